@@ -1,0 +1,45 @@
+//! Tally's database migrations.
+//!
+//! The same migrations run on PostgreSQL (production) and SQLite (the embedded
+//! default). They are written with SeaQuery builders; the few `CHECK` expressions
+//! are plain SQL that both backends accept. A migration is never edited after it
+//! has landed on `main`: a change to the model is a new migration.
+//!
+//! The model is described, with an ER diagram, in `docs/architecture.md`. The
+//! initial model is split by domain so that each file reads on its own:
+//!
+//! | migration | tables |
+//! |---|---|
+//! | `m20261125_000001_tenancy` | projects, sub-projects, user groups, users, roles, grants, session codes, audit log, server secrets |
+//! | `m20261125_000002_hpc` | clusters, node types, aggregations, formulas, command templates, jobs, tasks, accounting runs |
+//! | `m20261125_000003_cloud` | APEL sites, services, VOs, publishers, messages, cloud records, daily summaries |
+//! | `m20261125_000004_eosc` | providers, unit/metric types, metric definitions, installations, metrics, clients |
+//! | `m20261125_000005_storage` | buckets and their hourly, daily and monthly usage |
+//! | `m20261125_000006_rollups` | HPC and EOSC rollups and the cross-source usage tables |
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_tenancy;
+mod m20261125_000002_hpc;
+mod m20261125_000003_cloud;
+mod m20261125_000004_eosc;
+mod m20261125_000005_storage;
+mod m20261125_000006_rollups;
+mod util;
+
+/// Every migration, in the order it is applied.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_tenancy::Migration),
+            Box::new(m20261125_000002_hpc::Migration),
+            Box::new(m20261125_000003_cloud::Migration),
+            Box::new(m20261125_000004_eosc::Migration),
+            Box::new(m20261125_000005_storage::Migration),
+            Box::new(m20261125_000006_rollups::Migration),
+        ]
+    }
+}

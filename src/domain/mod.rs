@@ -1,0 +1,4 @@
+//! Pure rules: no I/O, no database. Parsed at the edge into types whose
+//! constructors validate ("parse, don't validate"), unit-tested here.
+
+pub mod dn;

@@ -1,0 +1,59 @@
+//! `sites`: APEL sites (GOCDB site names), the places cloud usage is published from. A
+//! publisher DN may be bound to one site, and `site` grants are scoped to it.
+//! APEL name table: a missing name is stored as the string `None`, so cloud
+//! summaries have no nullable dimension.
+
+use sea_orm::entity::prelude::*;
+
+/// An APEL site.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "sites")]
+pub struct Model {
+    /// Surrogate key.
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// The site's name, e.g. its GOCDB name (unique, non-empty; the string `None` when
+    /// the record named none).
+    pub name: String,
+}
+
+/// Tables that reference the site directly.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    /// The publisher DNs bound to the site.
+    #[sea_orm(has_many = "super::publisher_dns::Entity")]
+    PublisherDns,
+    /// The cloud records of the site.
+    #[sea_orm(has_many = "super::cloud_records::Entity")]
+    CloudRecords,
+    /// The daily cloud summaries of the site.
+    #[sea_orm(has_many = "super::cloud_summaries_daily::Entity")]
+    CloudSummariesDaily,
+}
+
+impl Related<super::publisher_dns::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::PublisherDns.def()
+    }
+}
+
+impl Related<super::cloud_records::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CloudRecords.def()
+    }
+}
+
+impl Related<super::cloud_summaries_daily::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CloudSummariesDaily.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+impl Entity {
+    /// The row named `name` (unique; APEL's missing name is the string `None`).
+    pub fn find_by_name(name: &str) -> Select<Entity> {
+        Self::find().filter(Column::Name.eq(name))
+    }
+}

@@ -1,0 +1,28 @@
+//! Tally: one accounting service for research computing.
+//!
+//! Where a reader starts:
+//!
+//! - **Operators**: [`config`] lists every `TALLY_*` variable; [`cli`] the
+//!   subcommands; [`app`] how the server starts, what `/healthz` and `/readyz`
+//!   mean, and how it stops.
+//! - **Dashboard developers**: [`graphql`] is the API; `schema.graphql` at the
+//!   repository root is its SDL.
+//! - **Contributors**: data flows one way (DESIGN §4): HTTP (`graphql`, later
+//!   `rest`) → `service` → [`entity`] → database, with pure rules in `domain`.
+//!   [`error`] holds the one error type and its policy; [`db`] connects and
+//!   migrates; the migrations live in the `migration` crate (`migrations/`).
+//!   `docs/architecture.md` draws the layers and the data model.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod entity;
+pub mod error;
+pub mod graphql;
+pub mod telemetry;
+
+pub use app::{AppState, Application};
+pub use config::Config;
+pub use error::Error;

@@ -1,0 +1,255 @@
+//! Test harness: a fresh database per test, and the application on a random port.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend};
+use tally::{Application, Config};
+
+/// The variable that selects PostgreSQL for the tests, e.g.
+/// `postgres://postgres@127.0.0.1:5432/postgres`. Unset: SQLite.
+pub const TEST_DATABASE_URL: &str = "TALLY_TEST_DATABASE_URL";
+
+/// A database that exists for one test only.
+pub struct TestDb {
+    /// Its connection URL.
+    pub url: String,
+    /// An open, migrated connection pool.
+    pub conn: DatabaseConnection,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    SqliteFile(PathBuf),
+    PostgresDatabase { admin_url: String, name: String },
+}
+
+impl TestDb {
+    /// Creates a fresh, migrated database on the backend the environment selects.
+    pub async fn new() -> Self {
+        let db = Self::empty().await;
+        tally::db::migrate(&db.conn)
+            .await
+            .expect("migrations apply");
+        db
+    }
+
+    /// Creates a fresh database without applying migrations.
+    pub async fn empty() -> Self {
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        match std::env::var(TEST_DATABASE_URL)
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            Some(admin_url) => {
+                let name = format!("tally_test_{unique}");
+                let admin = tally::db::connect(&admin_url, 1)
+                    .await
+                    .expect("admin connection");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let url = replace_database(&admin_url, &name);
+                let conn = tally::db::connect(&url, 5)
+                    .await
+                    .expect("connect test database");
+                Self {
+                    url,
+                    conn,
+                    cleanup: Cleanup::PostgresDatabase { admin_url, name },
+                }
+            }
+            None => {
+                let path = std::env::temp_dir().join(format!("tally-test-{unique}.db"));
+                let url = format!("sqlite://{}?mode=rwc", path.display());
+                let conn = tally::db::connect(&url, 5).await.expect("open sqlite file");
+                Self {
+                    url,
+                    conn,
+                    cleanup: Cleanup::SqliteFile(path),
+                }
+            }
+        }
+    }
+
+    /// The backend under test.
+    pub fn backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// A configuration pointing at this database, on a random local port, with
+    /// short limits so the limit tests run quickly.
+    pub fn config(&self) -> Config {
+        let url = self.url.clone();
+        let mut config = Config::from_lookup(|name| match name {
+            "TALLY_DATABASE_URL" => Some(url.clone()),
+            "TALLY_BIND" => Some("127.0.0.1:0".to_owned()),
+            _ => None,
+        })
+        .expect("test configuration");
+        config.request_timeout = Duration::from_secs(2);
+        config.shutdown_grace = Duration::from_secs(5);
+        config
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::SqliteFile(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            Cleanup::PostgresDatabase { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime: drop the database from a
+                // thread with a runtime of its own.
+                let dropped = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
+                    runtime.block_on(async {
+                        let admin = tally::db::connect(&admin_url, 1).await?;
+                        admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await?;
+                        admin.close().await
+                    })
+                });
+                if let Ok(Err(error)) = dropped.join() {
+                    eprintln!("could not drop test database: {error}");
+                }
+            }
+        }
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// The application, serving on a random port for one test.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    /// Starts Tally on a fresh database.
+    pub async fn spawn() -> Self {
+        let db = TestDb::empty().await;
+        let config = db.config();
+        Self::spawn_with(db, config).await
+    }
+
+    /// Starts Tally on `db` with `config`.
+    pub async fn spawn_with(db: TestDb, config: Config) -> Self {
+        let application = Application::build(config)
+            .await
+            .expect("application starts");
+        let addr = application.local_addr().expect("bound address");
+        let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(application.run_until(async {
+            let _ = signal.await;
+        }));
+        Self {
+            addr,
+            client: reqwest::Client::new(),
+            db,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Posts a GraphQL query and returns the JSON answer.
+    pub async fn graphql(&self, query: &str) -> serde_json::Value {
+        self.client
+            .post(self.url("/graphql"))
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("JSON answer")
+    }
+
+    /// Sends the shutdown signal; returns a future that resolves when the server
+    /// has stopped.
+    pub fn stop(&mut self) -> impl Future<Output = std::io::Result<()>> + use<> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let server = self.server.take();
+        async move {
+            match server {
+                Some(server) => server.await.expect("server task"),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+#[test]
+fn database_names_are_replaced() {
+    assert_eq!(
+        replace_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        replace_database("postgres://h/db?sslmode=disable", "x"),
+        "postgres://h/x?sslmode=disable"
+    );
+    assert_eq!(replace_database("postgres://h", "x"), "postgres://h/x");
+}

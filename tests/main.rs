@@ -1,0 +1,22 @@
+//! Tally's one integration test binary.
+//!
+//! Every test gets a fresh database: a SQLite file by default, or a database of
+//! its own on the PostgreSQL server named by `TALLY_TEST_DATABASE_URL` (created
+//! for the test and dropped afterwards). HTTP tests start the application on a
+//! random port and talk to it over HTTP.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+mod helpers;
+
+mod config;
+mod entities;
+mod http;
+mod migrations;
+mod schema;
