@@ -22,6 +22,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::auth::Authenticator;
+use crate::auth::jwt::{JwtKeys, KeyError};
+use crate::auth::session_code::SessionCodes;
 use crate::config::{Config, redact_url};
 use crate::error::Error;
 use crate::graphql::{self, TallySchema};
@@ -34,6 +37,8 @@ pub struct App {
     pub db: DatabaseConnection,
     /// The GraphQL schema.
     pub schema: TallySchema,
+    /// Checks credentials.
+    pub auth: Authenticator,
 }
 
 /// Cheaply clonable handle on [`App`], the router's state.
@@ -55,6 +60,7 @@ const READINESS_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Why the application could not start.
@@ -68,6 +74,15 @@ pub enum StartError {
         /// What went wrong.
         source: sea_orm::DbErr,
     },
+    /// The token keys could not be loaded.
+    #[error("{0}")]
+    Keys(#[from] KeyError),
+    /// The TLS certificate or key could not be loaded.
+    #[error("{0}")]
+    Tls(String),
+    /// Something unexpected while starting (already logged).
+    #[error("{0}")]
+    Internal(#[from] Error),
     /// The listening socket could not be bound.
     #[error("cannot listen on {bind} (TALLY_BIND): {source}")]
     Bind {
@@ -86,6 +101,11 @@ impl Application {
     /// The database cannot be opened or migrated, or the address cannot be bound.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let db = open_database(&config).await?;
+        let auth = build_authenticator(&config, &db).await?;
+        let tls = match &config.tls {
+            Some(tls) => Some(crate::tls::acceptor(tls).map_err(StartError::Tls)?),
+            None => None,
+        };
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|source| StartError::Bind {
@@ -96,8 +116,13 @@ impl Application {
             config,
             db,
             schema: graphql::build_schema(),
+            auth,
         }));
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            tls,
+        })
     }
 
     /// The address the server listens on.
@@ -139,13 +164,24 @@ impl Application {
                 std::future::pending::<()>().await;
             }
         };
-        tracing::info!(%addr, "Tally is listening");
-        let server = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal)
-        .into_future();
+        let server = match self.tls {
+            Some(acceptor) => {
+                tracing::info!(%addr, "Tally is listening (HTTPS)");
+                Box::pin(crate::tls::serve(self.listener, acceptor, router, signal))
+                    as std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>
+            }
+            None => {
+                tracing::info!(%addr, "Tally is listening");
+                Box::pin(
+                    axum::serve(
+                        self.listener,
+                        router.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(signal)
+                    .into_future(),
+                )
+            }
+        };
         tokio::select! {
             result = server => result,
             () = deadline => {
@@ -172,6 +208,21 @@ pub async fn open_database(config: &Config) -> Result<DatabaseConnection, StartE
     Ok(db)
 }
 
+/// The authenticator: token keys (the HS256 key configured, or kept in the
+/// database) and session codes.
+///
+/// # Errors
+/// The key cannot be read or created, or an external key file is unusable.
+pub async fn build_authenticator(
+    config: &Config,
+    db: &DatabaseConnection,
+) -> Result<Authenticator, StartError> {
+    let secret = crate::auth::secret::jwt_secret(db, config.jwt.secret.as_ref()).await?;
+    let keys = JwtKeys::load(&config.jwt, &secret)?;
+    let sessions = SessionCodes::new(secret, config.session_code_ttl);
+    Ok(Authenticator::new(config, keys, sessions))
+}
+
 /// The routes and the layers around them.
 fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit_bytes;
@@ -180,6 +231,8 @@ fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/graphql", post(graphql::handler))
+        .route("/api/v1/whoami", get(crate::rest::tally::whoami))
+        .merge(crate::rest::heappe::routes())
         .fallback(not_found)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(body_limit))

@@ -1,6 +1,16 @@
 //! The `tally` command line.
 
-use clap::{Parser, Subcommand};
+use std::io::{BufRead as _, IsTerminal as _};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{self, Application};
+use crate::auth::Scope;
+use crate::config::Config;
+use crate::domain::dn::Dn;
+use crate::entity::{buckets, projects, sites};
+use crate::error::Error;
+use crate::service::{cloud, users};
 
 /// Tally: the accounting of research computing.
 ///
@@ -25,12 +35,340 @@ pub struct Cli {
 pub enum Command {
     /// Apply pending migrations, then serve HTTP on TALLY_BIND (the default).
     ///
-    /// Serves `/graphql`, `/healthz` (the process is alive) and `/readyz` (the
-    /// database answers, else 503). Stops on SIGINT/SIGTERM after in-flight
-    /// requests finish (at most TALLY_SHUTDOWN_GRACE_SECS).
+    /// Serves `/graphql`, the compatibility routes, `/healthz` (the process is
+    /// alive) and `/readyz` (the database answers, else 503). Stops on
+    /// SIGINT/SIGTERM after in-flight requests finish (at most
+    /// TALLY_SHUTDOWN_GRACE_SECS).
     Serve,
     /// Apply pending migrations to TALLY_DATABASE_URL and exit.
     Migrate,
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     Schema,
+    /// Manage local users and their grants.
+    ///
+    /// There are no default users or passwords: the first administrator comes
+    /// from `tally user add NAME --admin`. Passwords are read from the terminal
+    /// (or one line of standard input), never from the command line.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Print a signed token (JWT) for a user, for scripts and dashboards.
+    ///
+    /// Send it as `Authorization: Bearer <token>`.
+    Token {
+        /// The user the token names.
+        #[arg(long)]
+        user: String,
+        /// Lifetime: seconds, or a number with `s`, `m`, `h` or `d` (e.g. `30d`).
+        #[arg(long, default_value = "24h", value_parser = parse_ttl)]
+        ttl: u64,
+    },
+    /// Manage the DNs allowed (or banned) to publish APEL cloud records.
+    #[command(subcommand)]
+    Publisher(PublisherCommand),
+}
+
+/// `tally user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a local user (asks for the password).
+    Add {
+        /// Login name.
+        name: String,
+        /// E-mail address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Make the user a system administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Set a user's password (asks for it).
+    Passwd {
+        /// Login name.
+        name: String,
+    },
+    /// List users and their grants.
+    List,
+    /// Grant a role, on the system (no scope option) or on one scope.
+    ///
+    /// Roles: system_admin; heappe_administrator, heappe_maintainer,
+    /// heappe_submitter, heappe_group_reporter, heappe_reporter,
+    /// heappe_management_admin, heappe_manager (on a --group);
+    /// eosc_project_admin, eosc_project_reader (on a --project),
+    /// eosc_provider_admin (--project-provider), eosc_installation_admin
+    /// (--installation), eosc_collection_owner/reader and the eosc_*_creator
+    /// roles (system); apel_summary_reader; storage_reader.
+    Grant(GrantArgs),
+    /// Revoke a role granted with the same scope.
+    Revoke(GrantArgs),
+}
+
+/// A role and where it applies.
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    /// Login name.
+    pub name: String,
+    /// Role name, e.g. `heappe_reporter`.
+    pub role: String,
+    /// On a project, by accounting string.
+    #[arg(long, group = "scope")]
+    pub project: Option<String>,
+    /// On a user group, by id.
+    #[arg(long, group = "scope")]
+    pub group: Option<i64>,
+    /// On a provider within a project (`project_providers` id).
+    #[arg(long, group = "scope")]
+    pub project_provider: Option<i64>,
+    /// On an EOSC installation, by id.
+    #[arg(long, group = "scope")]
+    pub installation: Option<i64>,
+    /// On an APEL site, by name.
+    #[arg(long, group = "scope")]
+    pub site: Option<String>,
+    /// On a bucket, by name.
+    #[arg(long, group = "scope")]
+    pub bucket: Option<String>,
+}
+
+/// `tally publisher …`.
+#[derive(Debug, Subcommand)]
+pub enum PublisherCommand {
+    /// Allow a DN (slash or RFC 4514 form) to publish, optionally for one site.
+    Allow {
+        /// The publisher's certificate subject DN.
+        dn: String,
+        /// Bind the publisher to this site (by name).
+        #[arg(long)]
+        site: Option<String>,
+    },
+    /// Ban a DN: refused even if it would otherwise be allowed.
+    Ban {
+        /// The publisher's certificate subject DN.
+        dn: String,
+    },
+}
+
+/// Parses `3600`, `90s`, `15m`, `24h`, `30d` into seconds.
+fn parse_ttl(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c),
+        _ => (text, 's'),
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("not a duration: {text:?}"))?;
+    let factor = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        other => return Err(format!("unknown unit {other:?} (use s, m, h or d)")),
+    };
+    match number.checked_mul(factor) {
+        Some(0) | None => Err(format!("out of range: {text:?}")),
+        Some(secs) => Ok(secs),
+    }
+}
+
+/// Runs `command` (anything but `schema`, which needs no configuration).
+///
+/// # Errors
+/// A message for the operator.
+pub async fn run(command: Command, config: Config) -> Result<(), String> {
+    match command {
+        Command::Serve => {
+            let application = Application::build(config)
+                .await
+                .map_err(|e| e.to_string())?;
+            application
+                .run_until(app::shutdown_signal())
+                .await
+                .map_err(|e| format!("server error: {e}"))
+        }
+        Command::Migrate => {
+            app::open_database(&config)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Schema => Ok(()),
+        Command::User(command) => {
+            let db = app::open_database(&config)
+                .await
+                .map_err(|e| e.to_string())?;
+            user(&db, command).await.map_err(|e| e.to_string())
+        }
+        Command::Token { user, ttl } => {
+            let db = app::open_database(&config)
+                .await
+                .map_err(|e| e.to_string())?;
+            let found = users::find(&db, &user).await.map_err(|e| e.to_string())?;
+            let auth = app::build_authenticator(&config, &db)
+                .await
+                .map_err(|e| e.to_string())?;
+            let token = auth
+                .keys
+                .issue(found.id, &found.username, ttl)
+                .map_err(|e| e.to_string())?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Publisher(command) => {
+            let db = app::open_database(&config)
+                .await
+                .map_err(|e| e.to_string())?;
+            publisher(&db, command).await.map_err(|e| e.to_string())
+        }
+    }
+}
+
+async fn user(db: &sea_orm::DatabaseConnection, command: UserCommand) -> Result<(), Error> {
+    match command {
+        UserCommand::Add { name, email, admin } => {
+            let password = read_password()?;
+            let user = users::add(db, &name, email.as_deref(), &password, admin).await?;
+            println!(
+                "created user {} (id {}){}",
+                user.username,
+                user.id,
+                if admin { ", system administrator" } else { "" }
+            );
+        }
+        UserCommand::Passwd { name } => {
+            let password = read_password()?;
+            users::set_password(db, &name, &password).await?;
+            println!("password of {name} changed");
+        }
+        UserCommand::List => {
+            for (user, grants) in users::list(db).await? {
+                let grants: Vec<String> = grants
+                    .iter()
+                    .map(|g| {
+                        let (kind, id) = g.scope.to_row();
+                        if kind == "system" {
+                            g.role.clone()
+                        } else {
+                            format!("{}@{kind}:{id}", g.role)
+                        }
+                    })
+                    .collect();
+                println!(
+                    "{}\t{}\t{}{}",
+                    user.id,
+                    user.username,
+                    grants.join(","),
+                    if user.disabled { "\t(disabled)" } else { "" }
+                );
+            }
+        }
+        UserCommand::Grant(args) => {
+            let scope = scope(db, &args).await?;
+            users::grant(db, &args.name, &args.role, scope).await?;
+            println!("granted {} to {}", args.role, args.name);
+        }
+        UserCommand::Revoke(args) => {
+            let scope = scope(db, &args).await?;
+            if users::revoke(db, &args.name, &args.role, scope).await? {
+                println!("revoked {} from {}", args.role, args.name);
+            } else {
+                println!("{} did not hold {} on that scope", args.name, args.role);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn publisher(
+    db: &sea_orm::DatabaseConnection,
+    command: PublisherCommand,
+) -> Result<(), Error> {
+    let (dn, access, site) = match command {
+        PublisherCommand::Allow { dn, site } => (dn, "allowed", site),
+        PublisherCommand::Ban { dn } => (dn, "banned", None),
+    };
+    let dn = Dn::parse(&dn).map_err(|e| Error::BadRequest(e.to_string()))?;
+    let site_id = match site {
+        Some(name) => Some(
+            sites::Entity::find_by_name(&name)
+                .one(db)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("no site {name:?}")))?
+                .id,
+        ),
+        None => None,
+    };
+    cloud::set_publisher(db, &dn, access, site_id).await?;
+    println!("{} is {access}", dn.to_slash());
+    Ok(())
+}
+
+/// The scope the options of `args` name (none: the system).
+async fn scope(db: &sea_orm::DatabaseConnection, args: &GrantArgs) -> Result<Scope, Error> {
+    if let Some(accounting) = &args.project {
+        let project = projects::Entity::find_by_accounting_string(accounting)
+            .one(db)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no project {accounting:?}")))?;
+        return Ok(Scope::Project(project.id));
+    }
+    if let Some(name) = &args.site {
+        let site = sites::Entity::find_by_name(name)
+            .one(db)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no site {name:?}")))?;
+        return Ok(Scope::Site(site.id));
+    }
+    if let Some(name) = &args.bucket {
+        let bucket = buckets::Entity::find_by_name(name)
+            .one(db)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no bucket {name:?}")))?;
+        return Ok(Scope::Bucket(bucket.id));
+    }
+    Ok(
+        match (args.group, args.project_provider, args.installation) {
+            (Some(id), _, _) => Scope::UserGroup(id),
+            (_, Some(id), _) => Scope::ProjectProvider(id),
+            (_, _, Some(id)) => Scope::Installation(id),
+            _ => Scope::System,
+        },
+    )
+}
+
+/// A password from the terminal (asked twice) or one line of standard input.
+fn read_password() -> Result<String, Error> {
+    let failed = |e: std::io::Error| Error::BadRequest(format!("cannot read the password: {e}"));
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").map_err(failed)?;
+        let second = rpassword::prompt_password("Again: ").map_err(failed)?;
+        if first != second {
+            return Err(Error::BadRequest("the passwords differ".to_owned()));
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(failed)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_parse_with_units() {
+        assert_eq!(parse_ttl("3600"), Ok(3600));
+        assert_eq!(parse_ttl("90s"), Ok(90));
+        assert_eq!(parse_ttl("15m"), Ok(900));
+        assert_eq!(parse_ttl("24h"), Ok(86_400));
+        assert_eq!(parse_ttl("30d"), Ok(2_592_000));
+        for bad in ["", "h", "0", "-5m", "3w", "99999999999999999999d"] {
+            assert!(parse_ttl(bad).is_err(), "{bad:?}");
+        }
+    }
 }

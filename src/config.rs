@@ -6,6 +6,7 @@
 //! Tally at start with a message that names the variable.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -66,6 +67,80 @@ pub const SETTINGS: &[Setting] = &[
         default: Some("30"),
         description: "On SIGINT/SIGTERM, how long in-flight requests may still run.",
     },
+    Setting {
+        name: "TALLY_JWT_SECRET",
+        default: None,
+        description: "HS256 key of the tokens Tally issues (`tally token`), at least 32 bytes. \
+                      Unset: Tally generates one on first start and keeps it in the database, \
+                      so tokens survive restarts and every instance shares it.",
+    },
+    Setting {
+        name: "TALLY_JWT_ISSUER",
+        default: Some("tally"),
+        description: "`iss` of the tokens Tally issues, required in them.",
+    },
+    Setting {
+        name: "TALLY_JWT_AUDIENCE",
+        default: Some("tally"),
+        description: "`aud` of the tokens Tally issues, required in them.",
+    },
+    Setting {
+        name: "TALLY_JWT_JWKS_FILE",
+        default: None,
+        description: "A JWKS file with the RS256/ES256 public keys of an external OIDC \
+                      provider; its tokens are then accepted. Needs TALLY_OIDC_ISSUER and \
+                      TALLY_OIDC_AUDIENCE.",
+    },
+    Setting {
+        name: "TALLY_JWT_PUBLIC_KEY_FILES",
+        default: None,
+        description: "Comma-separated PEM files of RSA (RS256) or P-256 (ES256) public keys \
+                      of an external OIDC provider, instead of or besides a JWKS file.",
+    },
+    Setting {
+        name: "TALLY_OIDC_ISSUER",
+        default: None,
+        description: "`iss` that external tokens must carry.",
+    },
+    Setting {
+        name: "TALLY_OIDC_AUDIENCE",
+        default: None,
+        description: "`aud` that external tokens must carry.",
+    },
+    Setting {
+        name: "TALLY_SESSION_CODE_TTL_SECS",
+        default: Some("900"),
+        description: "HEAppE session codes expire after this many seconds without use \
+                      (sliding, as upstream's SessionExpirationInSeconds).",
+    },
+    Setting {
+        name: "TALLY_TLS_CERT",
+        default: None,
+        description: "PEM certificate chain: with TALLY_TLS_KEY, Tally serves HTTPS itself.",
+    },
+    Setting {
+        name: "TALLY_TLS_KEY",
+        default: None,
+        description: "PEM private key of TALLY_TLS_CERT.",
+    },
+    Setting {
+        name: "TALLY_TLS_CLIENT_CA",
+        default: None,
+        description: "PEM CA bundle: clients may present a certificate signed by it (optional, \
+                      as APEL's `SSLVerifyClient optional`); its subject DN identifies APEL \
+                      publishers.",
+    },
+    Setting {
+        name: "TALLY_TRUSTED_PROXIES",
+        default: None,
+        description: "Comma-separated IPs or CIDRs of TLS-terminating proxies whose \
+                      TALLY_CLIENT_DN_HEADER is believed. From anyone else the header is ignored.",
+    },
+    Setting {
+        name: "TALLY_CLIENT_DN_HEADER",
+        default: Some("X-SSL-Client-S-DN"),
+        description: "Header in which a trusted proxy passes the client certificate's subject DN.",
+    },
 ];
 
 /// The log filter when `TALLY_LOG` is unset: Tally's own events at `info`, the
@@ -115,6 +190,74 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Time in-flight requests get to finish after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Token settings.
+    pub jwt: JwtConfig,
+    /// Idle lifetime of a HEAppE session code.
+    pub session_code_ttl: Duration,
+    /// Native TLS, when configured.
+    pub tls: Option<TlsConfig>,
+    /// Proxies whose client-DN header is trusted.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header a trusted proxy passes the client DN in.
+    pub client_dn_header: String,
+}
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`.
+    #[must_use]
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself, for the one place that uses it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The least length of `TALLY_JWT_SECRET`, in bytes (HS256 keys shorter than the
+/// hash are weak; RFC 7518 §3.2).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// How tokens are issued and verified.
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    /// The HS256 key of Tally's own tokens; `None`: generated and kept in the database.
+    pub secret: Option<Secret>,
+    /// `iss` of Tally's own tokens.
+    pub issuer: String,
+    /// `aud` of Tally's own tokens.
+    pub audience: String,
+    /// A JWKS file of an external OIDC provider.
+    pub jwks_file: Option<PathBuf>,
+    /// PEM public keys of an external OIDC provider.
+    pub public_key_files: Vec<PathBuf>,
+    /// `iss` of external tokens (set when external keys are).
+    pub oidc_issuer: Option<String>,
+    /// `aud` of external tokens (set when external keys are).
+    pub oidc_audience: Option<String>,
+}
+
+/// Files of the native TLS listener.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// PEM CA bundle for optional client certificates.
+    pub client_ca: Option<PathBuf>,
 }
 
 impl Config {
@@ -177,6 +320,17 @@ impl Config {
                 "TALLY_SHUTDOWN_GRACE_SECS",
                 |_: &u64| true,
             )?),
+            jwt: jwt_config(&get)?,
+            session_code_ttl: Duration::from_secs(parse(
+                &get,
+                "TALLY_SESSION_CODE_TTL_SECS",
+                |n: &u64| *n > 0,
+            )?),
+            tls: tls_config(&get)?,
+            trusted_proxies: trusted_proxies(get("TALLY_TRUSTED_PROXIES"))?,
+            client_dn_header: parse(&get, "TALLY_CLIENT_DN_HEADER", |name: &String| {
+                axum::http::HeaderName::from_bytes(name.as_bytes()).is_ok()
+            })?,
         })
     }
 
@@ -185,6 +339,106 @@ impl Config {
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres")
     }
+}
+
+fn jwt_config(get: &impl Fn(&'static str) -> Option<String>) -> Result<JwtConfig, ConfigError> {
+    let secret = get("TALLY_JWT_SECRET");
+    if let Some(secret) = &secret
+        && secret.len() < MIN_JWT_SECRET_BYTES
+    {
+        return Err(ConfigError {
+            name: "TALLY_JWT_SECRET",
+            value: "***".to_owned(),
+            reason: format!(
+                "{} bytes; an HS256 key needs at least {MIN_JWT_SECRET_BYTES}",
+                secret.len()
+            ),
+        });
+    }
+    let jwks_file = get("TALLY_JWT_JWKS_FILE").map(PathBuf::from);
+    let public_key_files: Vec<PathBuf> = get("TALLY_JWT_PUBLIC_KEY_FILES")
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let oidc_issuer = get("TALLY_OIDC_ISSUER");
+    let oidc_audience = get("TALLY_OIDC_AUDIENCE");
+    if jwks_file.is_some() || !public_key_files.is_empty() {
+        for (name, value) in [
+            ("TALLY_OIDC_ISSUER", &oidc_issuer),
+            ("TALLY_OIDC_AUDIENCE", &oidc_audience),
+        ] {
+            if value.is_none() {
+                return Err(ConfigError {
+                    name,
+                    value: String::new(),
+                    reason: "required when external keys (TALLY_JWT_JWKS_FILE or \
+                             TALLY_JWT_PUBLIC_KEY_FILES) are configured"
+                        .to_owned(),
+                });
+            }
+        }
+    }
+    Ok(JwtConfig {
+        secret: secret.map(Secret::new),
+        issuer: get("TALLY_JWT_ISSUER").unwrap_or_else(|| "tally".to_owned()),
+        audience: get("TALLY_JWT_AUDIENCE").unwrap_or_else(|| "tally".to_owned()),
+        jwks_file,
+        public_key_files,
+        oidc_issuer,
+        oidc_audience,
+    })
+}
+
+fn tls_config(
+    get: &impl Fn(&'static str) -> Option<String>,
+) -> Result<Option<TlsConfig>, ConfigError> {
+    let cert = get("TALLY_TLS_CERT");
+    let key = get("TALLY_TLS_KEY");
+    let client_ca = get("TALLY_TLS_CLIENT_CA");
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsConfig {
+            cert: cert.into(),
+            key: key.into(),
+            client_ca: client_ca.map(PathBuf::from),
+        })),
+        (None, None) if client_ca.is_none() => Ok(None),
+        (cert, _) => Err(ConfigError {
+            name: if cert.is_none() {
+                "TALLY_TLS_CERT"
+            } else {
+                "TALLY_TLS_KEY"
+            },
+            value: String::new(),
+            reason: "TALLY_TLS_CERT and TALLY_TLS_KEY go together (and TALLY_TLS_CLIENT_CA \
+                     needs both)"
+                .to_owned(),
+        }),
+    }
+}
+
+fn trusted_proxies(value: Option<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError {
+                    name: "TALLY_TRUSTED_PROXIES",
+                    value: value.clone(),
+                    reason: format!("{item:?} is not an IP address or CIDR"),
+                })
+        })
+        .collect()
 }
 
 /// Checks the `TALLY_LOG` directive, so that a typo fails at start.
@@ -291,11 +545,49 @@ mod tests {
             ("TALLY_REQUEST_TIMEOUT_SECS", "0"),
             ("TALLY_DATABASE_MAX_CONNECTIONS", "many"),
             ("TALLY_LOG", "info,[=bad"),
+            ("TALLY_JWT_SECRET", "too-short"),
+            ("TALLY_JWT_JWKS_FILE", "/etc/tally/jwks.json"),
+            ("TALLY_TLS_CERT", "/etc/tally/cert.pem"),
+            ("TALLY_TRUSTED_PROXIES", "10.0.0.0/8,proxy.local"),
+            ("TALLY_SESSION_CODE_TTL_SECS", "0"),
+            ("TALLY_CLIENT_DN_HEADER", "bad header"),
         ] {
             let error = config(&[(name, value)]).unwrap_err();
-            assert_eq!(error.name, name);
+            let expected = match name {
+                "TALLY_JWT_JWKS_FILE" => "TALLY_OIDC_ISSUER",
+                "TALLY_TLS_CERT" => "TALLY_TLS_KEY",
+                other => other,
+            };
+            assert_eq!(error.name, expected, "{error}");
             assert!(error.to_string().contains(name), "{error}");
         }
+    }
+
+    #[test]
+    fn secrets_never_show() {
+        let secret = "0123456789abcdef0123456789abcdef-secret";
+        let config = config(&[("TALLY_JWT_SECRET", secret)]).unwrap();
+        assert!(!format!("{config:?}").contains(secret));
+        assert_eq!(config.jwt.secret.unwrap().expose(), secret);
+        let error = config_error_for_short_secret();
+        assert!(!error.contains("short-secret"));
+    }
+
+    fn config_error_for_short_secret() -> String {
+        config(&[("TALLY_JWT_SECRET", "short-secret")])
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn proxies_accept_addresses_and_networks() {
+        let config = config(&[("TALLY_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,::1")]).unwrap();
+        let proxies: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(proxies, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //!   `docs/architecture.md` draws the layers and the data model.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -21,7 +22,10 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 pub mod graphql;
+pub mod rest;
+pub mod service;
 pub mod telemetry;
+pub mod tls;
 
 pub use app::{AppState, Application};
 pub use config::Config;

@@ -84,11 +84,23 @@ impl TestDb {
     /// A configuration pointing at this database, on a random local port, with
     /// short limits so the limit tests run quickly.
     pub fn config(&self) -> Config {
+        self.config_with(&[])
+    }
+
+    /// [`Self::config`] with more `TALLY_*` variables set.
+    pub fn config_with(&self, extra: &[(&str, &str)]) -> Config {
         let url = self.url.clone();
+        let extra: Vec<(String, String)> = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let mut config = Config::from_lookup(|name| match name {
             "TALLY_DATABASE_URL" => Some(url.clone()),
             "TALLY_BIND" => Some("127.0.0.1:0".to_owned()),
-            _ => None,
+            _ => extra
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone()),
         })
         .expect("test configuration");
         config.request_timeout = Duration::from_secs(2);
@@ -156,6 +168,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub db: TestDb,
+    pub state: tally::AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -174,6 +187,7 @@ impl TestApp {
             .await
             .expect("application starts");
         let addr = application.local_addr().expect("bound address");
+        let state = application.state().clone();
         let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(application.run_until(async {
             let _ = signal.await;
@@ -182,6 +196,7 @@ impl TestApp {
             addr,
             client: reqwest::Client::new(),
             db,
+            state,
             shutdown: Some(shutdown),
             server: Some(server),
         }
@@ -199,6 +214,39 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// Posts a GraphQL query with an optional bearer token; returns the status
+    /// and the JSON answer.
+    pub async fn graphql_as(&self, token: Option<&str>, query: &str) -> (u16, serde_json::Value) {
+        let mut request = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&serde_json::json!({ "query": query }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON answer"))
+    }
+
+    /// `GET path` with an optional bearer token; returns the status and the body.
+    pub async fn get_as(&self, token: Option<&str>, path: &str) -> (u16, String) {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        (
+            response.status().as_u16(),
+            response.text().await.expect("body"),
+        )
+    }
+
+    /// A token Tally issued for user `id`, valid for an hour.
+    pub fn token_for(&self, id: i64) -> String {
+        self.state.auth.keys.issue(id, "user", 3600).expect("token")
     }
 
     /// Posts a GraphQL query and returns the JSON answer.
@@ -252,4 +300,84 @@ fn database_names_are_replaced() {
         "postgres://h/x?sslmode=disable"
     );
     assert_eq!(replace_database("postgres://h", "x"), "postgres://h/x");
+}
+
+/// Rows most access tests need.
+pub mod world {
+    use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, DatabaseConnection};
+    use tally::auth::Scope;
+    use tally::entity::{clusters, jobs, projects, user_groups};
+    use tally::service::users;
+
+    /// A strong password for test users.
+    pub const PASSWORD: &str = "correct horse battery staple";
+
+    pub async fn project(db: &DatabaseConnection, accounting: &str) -> projects::Model {
+        projects::ActiveModel {
+            accounting_string: Set(accounting.to_owned()),
+            name: Set(format!("Project {accounting}")),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap()
+    }
+
+    pub async fn group(
+        db: &DatabaseConnection,
+        project: &projects::Model,
+        name: &str,
+    ) -> user_groups::Model {
+        user_groups::ActiveModel {
+            project_id: Set(Some(project.id)),
+            name: Set(name.to_owned()),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap()
+    }
+
+    /// A user holding `role` on `scope` (no grant when `role` is empty).
+    pub async fn user(db: &DatabaseConnection, name: &str, role: &str, scope: Scope) -> i64 {
+        let user = users::add(db, name, None, PASSWORD, false).await.unwrap();
+        if !role.is_empty() {
+            users::grant(db, name, role, scope).await.unwrap();
+        }
+        user.id
+    }
+
+    pub async fn cluster(db: &DatabaseConnection, name: &str) -> clusters::Model {
+        clusters::ActiveModel {
+            name: Set(name.to_owned()),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap()
+    }
+
+    /// A job of `project` on `cluster` in `state`.
+    pub async fn job(
+        db: &DatabaseConnection,
+        cluster: &clusters::Model,
+        project: &projects::Model,
+        id: &str,
+        state: i16,
+    ) {
+        let at = chrono::Utc::now();
+        jobs::ActiveModel {
+            cluster_id: Set(cluster.id),
+            scheduler_job_id: Set(id.to_owned()),
+            submit_time: Set(at),
+            name: Set(format!("job {id}")),
+            state: Set(state),
+            project_id: Set(project.id),
+            creation_time: Set(at),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+    }
 }

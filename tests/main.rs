@@ -15,7 +15,9 @@
 
 mod helpers;
 
+mod auth;
 mod config;
+mod dn;
 mod entities;
 mod http;
 mod migrations;

@@ -1,0 +1,440 @@
+//! The one policy module: what a principal may see and do.
+//!
+//! A principal's grants are loaded once per request ([`super::principal`]); the
+//! questions below answer from them without I/O. Scoping is applied inside the
+//! queries: services ask for a [`ProjectScope`] and filter with it, so lists and
+//! aggregates never contain rows the caller may not see.
+
+use std::collections::BTreeSet;
+
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+
+/// HEAppE's roles, numbered as upstream (heappe.md §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HeappeRole {
+    /// Contains every HEAppE role.
+    Administrator = 1,
+    /// Maintainer.
+    Maintainer = 2,
+    /// Submits jobs; contains Reporter and GroupReporter.
+    Submitter = 3,
+    /// Reports on the groups of a project.
+    GroupReporter = 4,
+    /// Reports on a group's usage.
+    Reporter = 5,
+    /// Manages formulas and aggregations.
+    ManagementAdmin = 6,
+    /// Triggers recomputation.
+    Manager = 7,
+}
+
+impl HeappeRole {
+    /// Upstream's `ContainedRoleTypes`: whether holding `self` grants `other`.
+    #[must_use]
+    pub fn contains(self, other: Self) -> bool {
+        use HeappeRole::{
+            Administrator, GroupReporter, Maintainer, ManagementAdmin, Manager, Reporter, Submitter,
+        };
+        match self {
+            Administrator => true,
+            Maintainer => other != Administrator,
+            Manager => matches!(other, Manager | Reporter | GroupReporter | Submitter),
+            Submitter => matches!(other, Reporter | GroupReporter | Submitter),
+            GroupReporter => matches!(other, GroupReporter | Reporter),
+            Reporter => other == Reporter,
+            ManagementAdmin => other == ManagementAdmin,
+        }
+    }
+
+    /// Upstream's enum name, as in `MissingRole:<Role>`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Administrator => "Administrator",
+            Self::Maintainer => "Maintainer",
+            Self::Submitter => "Submitter",
+            Self::GroupReporter => "GroupReporter",
+            Self::Reporter => "Reporter",
+            Self::ManagementAdmin => "ManagementAdmin",
+            Self::Manager => "Manager",
+        }
+    }
+}
+
+/// EOSC Accounting System roles (eosc.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EoscRole {
+    /// `project_admin` on a project.
+    ProjectAdmin,
+    /// `provider_admin` on a provider within a project.
+    ProviderAdmin,
+    /// `installation_admin` on an installation.
+    InstallationAdmin,
+    /// `project_reader` on a project.
+    ProjectReader,
+    /// `collection_owner` (global).
+    CollectionOwner,
+    /// `collection_reader` (global).
+    CollectionReader,
+    /// `metric_definition_creator` (global).
+    MetricDefinitionCreator,
+    /// `provider_creator` (global).
+    ProviderCreator,
+    /// `unit_type_creator` (global).
+    UnitTypeCreator,
+    /// `metric_type_creator` (global).
+    MetricTypeCreator,
+}
+
+/// A role a grant carries (the `roles` table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Administers the whole instance: sees and does everything.
+    SystemAdmin,
+    /// A HEAppE role, held on a user group.
+    Heappe(HeappeRole),
+    /// An EOSC role.
+    Eosc(EoscRole),
+    /// Reads APEL cloud summaries.
+    ApelSummaryReader,
+    /// Reads the chargeback reports of the buckets in scope.
+    StorageReader,
+}
+
+/// Every role by its name in the `roles` table.
+const ROLE_NAMES: &[(&str, Role)] = {
+    use EoscRole as E;
+    use HeappeRole as H;
+    &[
+        ("system_admin", Role::SystemAdmin),
+        ("heappe_administrator", Role::Heappe(H::Administrator)),
+        ("heappe_maintainer", Role::Heappe(H::Maintainer)),
+        ("heappe_submitter", Role::Heappe(H::Submitter)),
+        ("heappe_group_reporter", Role::Heappe(H::GroupReporter)),
+        ("heappe_reporter", Role::Heappe(H::Reporter)),
+        ("heappe_management_admin", Role::Heappe(H::ManagementAdmin)),
+        ("heappe_manager", Role::Heappe(H::Manager)),
+        ("eosc_project_admin", Role::Eosc(E::ProjectAdmin)),
+        ("eosc_provider_admin", Role::Eosc(E::ProviderAdmin)),
+        ("eosc_installation_admin", Role::Eosc(E::InstallationAdmin)),
+        ("eosc_project_reader", Role::Eosc(E::ProjectReader)),
+        ("eosc_collection_owner", Role::Eosc(E::CollectionOwner)),
+        ("eosc_collection_reader", Role::Eosc(E::CollectionReader)),
+        (
+            "eosc_metric_definition_creator",
+            Role::Eosc(E::MetricDefinitionCreator),
+        ),
+        ("eosc_provider_creator", Role::Eosc(E::ProviderCreator)),
+        ("eosc_unit_type_creator", Role::Eosc(E::UnitTypeCreator)),
+        ("eosc_metric_type_creator", Role::Eosc(E::MetricTypeCreator)),
+        ("apel_summary_reader", Role::ApelSummaryReader),
+        ("storage_reader", Role::StorageReader),
+    ]
+};
+
+impl Role {
+    /// The role named `name` in the `roles` table.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        ROLE_NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, role)| *role)
+    }
+
+    /// The role's name in the `roles` table.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        ROLE_NAMES
+            .iter()
+            .find(|(_, role)| *role == self)
+            .map_or("", |(name, _)| name)
+    }
+}
+
+/// What a grant applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// The whole instance.
+    System,
+    /// A project.
+    Project(i64),
+    /// A user group (HEAppE's roles are held per group).
+    UserGroup(i64),
+    /// A provider within a project (`project_providers.id`).
+    ProjectProvider(i64),
+    /// An EOSC installation.
+    Installation(i64),
+    /// An APEL site.
+    Site(i64),
+    /// A storage bucket.
+    Bucket(i64),
+}
+
+impl Scope {
+    /// The scope of a `grants` row.
+    #[must_use]
+    pub fn from_row(kind: &str, id: i64) -> Option<Self> {
+        Some(match kind {
+            "system" => Self::System,
+            "project" => Self::Project(id),
+            "user_group" => Self::UserGroup(id),
+            "project_provider" => Self::ProjectProvider(id),
+            "installation" => Self::Installation(id),
+            "site" => Self::Site(id),
+            "bucket" => Self::Bucket(id),
+            _ => return None,
+        })
+    }
+
+    /// `(scope_kind, scope_id)` as stored.
+    #[must_use]
+    pub fn to_row(self) -> (&'static str, i64) {
+        match self {
+            Self::System => ("system", 0),
+            Self::Project(id) => ("project", id),
+            Self::UserGroup(id) => ("user_group", id),
+            Self::ProjectProvider(id) => ("project_provider", id),
+            Self::Installation(id) => ("installation", id),
+            Self::Site(id) => ("site", id),
+            Self::Bucket(id) => ("bucket", id),
+        }
+    }
+}
+
+/// One grant, with the project its scope lies in (resolved when loaded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The role.
+    pub role: Role,
+    /// What it applies to.
+    pub scope: Scope,
+    /// The project the scope belongs to, if any (a group's project, an
+    /// installation's project, …).
+    pub project_id: Option<i64>,
+}
+
+/// An authenticated caller and what they were granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The Tally user, or `None` for an external identity Tally has no user for
+    /// (authenticated, but granted nothing).
+    pub user_id: Option<i64>,
+    /// The username, or the external subject.
+    pub name: String,
+    /// The grants.
+    pub grants: Vec<Grant>,
+}
+
+/// The projects a query may read: every project, or exactly these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectScope {
+    /// Every project (system administrators).
+    All,
+    /// Only these projects (possibly none).
+    Only(BTreeSet<i64>),
+}
+
+impl ProjectScope {
+    /// Whether project `id` is in scope.
+    #[must_use]
+    pub fn contains(&self, id: i64) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(ids) => ids.contains(&id),
+        }
+    }
+
+    /// Whether no project is in scope.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Self::Only(ids) if ids.is_empty())
+    }
+
+    /// `select` restricted to rows whose `column` (a project id) is in scope.
+    #[must_use]
+    pub fn apply<E: EntityTrait>(&self, select: Select<E>, column: impl ColumnTrait) -> Select<E> {
+        match self {
+            Self::All => select,
+            Self::Only(ids) if ids.is_empty() => select.filter(Expr::val(1).eq(0)),
+            Self::Only(ids) => select.filter(column.is_in(ids.iter().copied())),
+        }
+    }
+}
+
+impl Principal {
+    /// Whether the principal administers the whole instance.
+    #[must_use]
+    pub fn is_system_admin(&self) -> bool {
+        self.grants.iter().any(|g| g.role == Role::SystemAdmin)
+    }
+
+    fn projects_where(&self, keep: impl Fn(&Grant) -> bool) -> ProjectScope {
+        if self.is_system_admin() {
+            return ProjectScope::All;
+        }
+        ProjectScope::Only(
+            self.grants
+                .iter()
+                .filter(|g| keep(g))
+                .filter_map(|g| g.project_id)
+                .collect(),
+        )
+    }
+
+    /// The projects the principal may see at all: those any of their grants
+    /// lies in.
+    #[must_use]
+    pub fn visible_projects(&self) -> ProjectScope {
+        self.projects_where(|_| true)
+    }
+
+    /// HEAppE's reporting scope: the projects of the groups on which the
+    /// principal holds a role containing `required` (heappe.md §2: the role on
+    /// any group of project P unlocks P).
+    #[must_use]
+    pub fn heappe_projects(&self, required: HeappeRole) -> ProjectScope {
+        self.projects_where(|g| matches!(g.role, Role::Heappe(r) if r.contains(required)))
+    }
+
+    /// Whether the principal holds a role containing `required` on any group.
+    #[must_use]
+    pub fn has_heappe_role(&self, required: HeappeRole) -> bool {
+        self.is_system_admin()
+            || self
+                .grants
+                .iter()
+                .any(|g| matches!(g.role, Role::Heappe(r) if r.contains(required)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(grants: &[(Role, Scope, Option<i64>)]) -> Principal {
+        Principal {
+            user_id: Some(1),
+            name: "u".to_owned(),
+            grants: grants
+                .iter()
+                .map(|&(role, scope, project_id)| Grant {
+                    role,
+                    scope,
+                    project_id,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn heappe_containment_is_upstreams() {
+        use HeappeRole::*;
+        let all = [
+            Administrator,
+            Maintainer,
+            Submitter,
+            GroupReporter,
+            Reporter,
+            ManagementAdmin,
+            Manager,
+        ];
+        let contained = |role: HeappeRole| -> Vec<HeappeRole> {
+            all.into_iter().filter(|o| role.contains(*o)).collect()
+        };
+        assert_eq!(contained(Administrator), all);
+        assert_eq!(
+            contained(Maintainer),
+            [
+                Maintainer,
+                Submitter,
+                GroupReporter,
+                Reporter,
+                ManagementAdmin,
+                Manager
+            ]
+        );
+        assert_eq!(
+            contained(Manager),
+            [Submitter, GroupReporter, Reporter, Manager]
+        );
+        assert_eq!(contained(Submitter), [Submitter, GroupReporter, Reporter]);
+        assert_eq!(contained(GroupReporter), [GroupReporter, Reporter]);
+        assert_eq!(contained(Reporter), [Reporter]);
+        assert_eq!(contained(ManagementAdmin), [ManagementAdmin]);
+    }
+
+    #[test]
+    fn reporting_scope_is_per_project() {
+        let p = principal(&[
+            (
+                Role::Heappe(HeappeRole::Reporter),
+                Scope::UserGroup(10),
+                Some(1),
+            ),
+            (
+                Role::Heappe(HeappeRole::Submitter),
+                Scope::UserGroup(20),
+                Some(2),
+            ),
+            (
+                Role::Eosc(EoscRole::ProjectReader),
+                Scope::Project(3),
+                Some(3),
+            ),
+        ]);
+        assert_eq!(
+            p.heappe_projects(HeappeRole::Reporter),
+            ProjectScope::Only([1, 2].into())
+        );
+        assert_eq!(
+            p.heappe_projects(HeappeRole::GroupReporter),
+            ProjectScope::Only([2].into())
+        );
+        assert_eq!(
+            p.heappe_projects(HeappeRole::Manager),
+            ProjectScope::Only([].into())
+        );
+        assert!(!p.has_heappe_role(HeappeRole::Manager));
+        assert_eq!(p.visible_projects(), ProjectScope::Only([1, 2, 3].into()));
+        assert!(!p.is_system_admin());
+    }
+
+    #[test]
+    fn administrators_see_everything() {
+        let admin = principal(&[(Role::SystemAdmin, Scope::System, None)]);
+        assert_eq!(admin.visible_projects(), ProjectScope::All);
+        assert_eq!(
+            admin.heappe_projects(HeappeRole::Reporter),
+            ProjectScope::All
+        );
+        assert!(ProjectScope::All.contains(42));
+        let nobody = principal(&[]);
+        assert!(nobody.visible_projects().is_empty());
+    }
+
+    #[test]
+    fn role_names_round_trip() {
+        for (name, role) in ROLE_NAMES {
+            assert_eq!(Role::from_name(name), Some(*role));
+            assert_eq!(role.name(), *name);
+        }
+        assert_eq!(Role::from_name("root"), None);
+    }
+
+    #[test]
+    fn scopes_round_trip_through_rows() {
+        for (kind, id) in [
+            ("system", 0),
+            ("project", 1),
+            ("user_group", 2),
+            ("project_provider", 3),
+            ("installation", 4),
+            ("site", 5),
+            ("bucket", 6),
+        ] {
+            assert_eq!(Scope::from_row(kind, id).unwrap().to_row(), (kind, id));
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! HEAppE compatibility routes (`/heappe/…`), with HEAppE's wire format:
+//! PascalCase JSON, case-insensitive query names, and ProblemDetails errors
+//! (`{"title", "status", "detail"}`; heappe.md §0, §5).
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::auth::session_code::SessionError;
+use crate::auth::{AuthFailure, HeappeRole, Principal};
+use crate::error::Error;
+use crate::service::hpc;
+
+/// The most `AuthenticateUserPassword` reads (upstream's `RequestSizeLimit`).
+pub const AUTHENTICATE_BODY_LIMIT: usize = 148;
+
+/// HEAppE's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/heappe/UserAndLimitationManagement/AuthenticateUserPassword",
+            post(authenticate_user_password),
+        )
+        .route(
+            "/heappe/JobReporting/JobsStateAgregationReport",
+            get(jobs_state_aggregation_report),
+        )
+}
+
+/// A HEAppE error: `ProblemDetails` with upstream's title and detail.
+#[derive(Debug)]
+pub struct Problem {
+    status: StatusCode,
+    title: &'static str,
+    detail: String,
+}
+
+impl Problem {
+    fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            title,
+            detail: detail.into(),
+        }
+    }
+
+    /// 401 `Unauthorized Access` / `Unauthorized`: unknown session code or no
+    /// credentials.
+    fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized Access",
+            "Unauthorized",
+        )
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body =
+            json!({ "title": self.title, "status": self.status.as_u16(), "detail": self.detail });
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+impl From<Error> for Problem {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Unauthenticated => Self::unauthorized(),
+            Error::Forbidden(_) => Self::new(
+                StatusCode::FORBIDDEN,
+                "Not Allowed",
+                "Logged user is not allowed to request this report.",
+            ),
+            Error::BadRequest(detail) => {
+                Self::new(StatusCode::BAD_REQUEST, "Validation Problem", detail)
+            }
+            Error::NotFound(detail) => Self::new(StatusCode::NOT_FOUND, "Not Found", detail),
+            Error::Conflict(detail) => Self::new(StatusCode::CONFLICT, "Conflict", detail),
+            Error::LimitExceeded(detail) => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large", detail)
+            }
+            // Upstream's catch-all, typo included; the error id is in the log.
+            Error::Unavailable | Error::Internal { .. } => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Problem",
+                "Problem occured! Contact the administrators.",
+            ),
+        }
+    }
+}
+
+impl From<AuthFailure> for Problem {
+    fn from(failure: AuthFailure) -> Self {
+        match failure {
+            AuthFailure::Session(SessionError::Expired { code, at }) => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "Session Code Authentication Problem",
+                format!(
+                    "Session code '{code}' already expired at '{}'.",
+                    at.format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                ),
+            ),
+            AuthFailure::Internal(error) | AuthFailure::Session(SessionError::Internal(error)) => {
+                error.into()
+            }
+            other => {
+                tracing::info!(reason = %other, "HEAppE credentials refused");
+                Self::unauthorized()
+            }
+        }
+    }
+}
+
+/// A query string with HEAppE's case-insensitive names (`sessionCode`,
+/// `SessionCode`, …).
+#[derive(Debug, Default)]
+struct HeappeQuery(Vec<(String, String)>);
+
+impl HeappeQuery {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// The caller of a HEAppE route: the `sessionCode` query parameter, or a
+/// bearer token (HEAppE accepts a JWT in place of a session code since V6).
+async fn caller(
+    state: &AppState,
+    query: &HeappeQuery,
+    headers: &HeaderMap,
+) -> Result<Principal, Problem> {
+    if let Some(code) = query.get("sessionCode").filter(|c| !c.trim().is_empty()) {
+        return Ok(state.auth.session_code(&state.db, code).await?);
+    }
+    match state.auth.bearer(&state.db, headers).await? {
+        crate::auth::Caller::Authenticated(principal) => Ok(principal),
+        crate::auth::Caller::Anonymous => Err(Problem::unauthorized()),
+    }
+}
+
+/// Upstream's role check: the role on some group, else 401 `MissingRole:<Role>`.
+fn require(principal: &Principal, role: HeappeRole) -> Result<(), Problem> {
+    if principal.has_heappe_role(role) {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized Access",
+            format!("MissingRole:{}", role.name()),
+        ))
+    }
+}
+
+/// Finds `name` in a JSON object regardless of case (ASP.NET binds
+/// case-insensitively).
+fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
+    value
+        .as_object()?
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+/// `POST /heappe/UserAndLimitationManagement/AuthenticateUserPassword`, body
+/// `{"Credentials":{"Username":"u","Password":"p"}}` → the session code as a
+/// JSON string.
+async fn authenticate_user_password(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<String>, Problem> {
+    if body.len() > AUTHENTICATE_BODY_LIMIT {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Payload Too Large",
+            format!(
+                "Request body too large. The max request body size is {AUTHENTICATE_BODY_LIMIT} bytes."
+            ),
+        ));
+    }
+    let request: Value = serde_json::from_slice(&body).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "One or more validation errors occurred.",
+            format!("The request body is not valid JSON: {e}"),
+        )
+    })?;
+    let credentials = field(&request, "Credentials");
+    let text = |name: &str| {
+        credentials
+            .and_then(|c| field(c, name))
+            .and_then(Value::as_str)
+    };
+    let (Some(username), Some(password)) = (text("Username"), text("Password")) else {
+        return Err(Problem::unauthorized());
+    };
+    match state
+        .auth
+        .sessions
+        .authenticate(&state.db, username, password)
+        .await
+    {
+        Ok(code) => Ok(Json(code)),
+        Err(SessionError::BadCredentials { username }) => Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized Access",
+            format!("Authentication of user '{username}' was not successful."),
+        )),
+        Err(other) => Err(AuthFailure::Session(other).into()),
+    }
+}
+
+/// HEAppE's JobState names, by value.
+fn job_state_name(state: i16) -> &'static str {
+    match state {
+        1 => "Configuring",
+        2 => "Submitted",
+        4 => "Queued",
+        8 => "Running",
+        16 => "Finished",
+        32 => "Failed",
+        64 => "Canceled",
+        128 => "WaitingForServiceAccount",
+        256 => "Deleted",
+        _ => "Unknown",
+    }
+}
+
+/// `GET /heappe/JobReporting/JobsStateAgregationReport` (upstream's spelling):
+/// the number of jobs per state over every job of the caller's GroupReporter
+/// projects.
+async fn jobs_state_aggregation_report(
+    State(state): State<AppState>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Problem> {
+    let query = HeappeQuery(query);
+    let principal = caller(&state, &query, &headers).await?;
+    require(&principal, HeappeRole::GroupReporter)?;
+    let scope = principal.heappe_projects(HeappeRole::GroupReporter);
+    let counts = hpc::job_state_counts(&state.db, &scope).await?;
+    Ok(Json(Value::Array(
+        counts
+            .into_iter()
+            .map(|c| json!({ "JobStateId": c.state, "JobStateName": job_state_name(c.state), "Count": c.count }))
+            .collect(),
+    )))
+}

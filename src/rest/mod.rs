@@ -1,0 +1,6 @@
+//! REST routes. Each adapter owns its wire format (field names, envelopes,
+//! error bodies) and nothing else: it parses the request, authenticates through
+//! [`crate::auth`], calls services and shapes the answer.
+
+pub mod heappe;
+pub mod tally;

@@ -1,0 +1,9 @@
+//! Use cases, called by GraphQL resolvers, REST adapters and the CLI alike.
+//! Services take a connection (or a transaction) and, where they read tenant
+//! data, the caller's [`ProjectScope`](crate::auth::ProjectScope), which they
+//! apply inside their queries.
+
+pub mod cloud;
+pub mod hpc;
+pub mod projects;
+pub mod users;
