@@ -232,6 +232,12 @@ fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/graphql", post(graphql::handler))
         .route("/api/v1/whoami", get(crate::rest::tally::whoami))
+        .route("/api/v1/usage", get(crate::rest::tally::usage))
+        .route(
+            "/api/v1/storage/usage",
+            post(crate::rest::ingest::storage_usage),
+        )
+        .route("/api/v1/hpc/jobs", post(crate::rest::ingest::hpc_jobs))
         .merge(crate::rest::heappe::routes())
         .fallback(not_found)
         .with_state(state)

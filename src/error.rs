@@ -33,6 +33,9 @@ pub enum Error {
     /// 409 / `CONFLICT`: the request contradicts what is stored.
     #[error("{0}")]
     Conflict(String),
+    /// 422 / `BAD_USER_INPUT`: well-formed, but cannot be processed as sent.
+    #[error("{0}")]
+    Unprocessable(String),
     /// 429 or 400 / `LIMIT_EXCEEDED`: the request is larger than a limit allows.
     #[error("{0}")]
     LimitExceeded(String),
@@ -60,7 +63,7 @@ impl Error {
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest(_) => "BAD_USER_INPUT",
+            Self::BadRequest(_) | Self::Unprocessable(_) => "BAD_USER_INPUT",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
@@ -76,6 +79,7 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,

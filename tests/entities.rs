@@ -38,6 +38,7 @@ async fn every_entity_reads_its_table() {
         session_codes,
         audit_log,
         server_secrets,
+        idempotency_keys,
         clusters,
         cluster_projects,
         node_type_aggregations,
@@ -80,7 +81,7 @@ async fn every_entity_reads_its_table() {
         usage_daily,
     );
     // The seeded reference rows (roles, unit types, metric types) were decoded.
-    assert_eq!(rows, 20 + 11 + 4);
+    assert_eq!(rows, 21 + 11 + 4);
 }
 
 #[tokio::test]

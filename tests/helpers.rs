@@ -181,8 +181,12 @@ impl TestApp {
         Self::spawn_with(db, config).await
     }
 
-    /// Starts Tally on `db` with `config`.
+    /// Starts Tally on `db` with `config`. Logs go to stderr when `TEST_LOG` is
+    /// set (e.g. `TEST_LOG=debug`); tests are silent otherwise.
     pub async fn spawn_with(db: TestDb, config: Config) -> Self {
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            tally::telemetry::init(&filter, tally::config::LogFormat::Text);
+        }
         let application = Application::build(config)
             .await
             .expect("application starts");

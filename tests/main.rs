@@ -15,6 +15,8 @@
 
 mod helpers;
 
+mod hpc;
+
 mod auth;
 mod config;
 mod dn;
@@ -22,3 +24,4 @@ mod entities;
 mod http;
 mod migrations;
 mod schema;
+mod storage;

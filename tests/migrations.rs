@@ -34,6 +34,7 @@ const TABLES: &[&str] = &[
     "global_users",
     "grants",
     "hpc_usage_daily",
+    "idempotency_keys",
     "installations",
     "jobs",
     "metric_definitions",
@@ -212,7 +213,7 @@ async fn reference_data_is_seeded() {
         4,
         "EOSC's built-in metric types"
     );
-    assert_eq!(count("roles").await, 20);
+    assert_eq!(count("roles").await, 21);
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@
 //! | `m20261125_000004_eosc` | providers, unit/metric types, metric definitions, installations, metrics, clients |
 //! | `m20261125_000005_storage` | buckets and their hourly, daily and monthly usage |
 //! | `m20261125_000006_rollups` | HPC and EOSC rollups and the cross-source usage tables |
+//! | `m20261125_000007_ingestion` | idempotency keys of the batch endpoints; the `collector` role |
 
 pub use sea_orm_migration::prelude::*;
 
@@ -25,6 +26,7 @@ mod m20261125_000003_cloud;
 mod m20261125_000004_eosc;
 mod m20261125_000005_storage;
 mod m20261125_000006_rollups;
+mod m20261125_000007_ingestion;
 mod util;
 
 /// Every migration, in the order it is applied.
@@ -40,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_eosc::Migration),
             Box::new(m20261125_000005_storage::Migration),
             Box::new(m20261125_000006_rollups::Migration),
+            Box::new(m20261125_000007_ingestion::Migration),
         ]
     }
 }

@@ -192,7 +192,10 @@ impl MigrationTrait for Migration {
                         "users",
                         ForeignKeyAction::SetNull,
                     ))
-                    .check(check("ck_formulas_expression", "length(expression) > 0"))
+                    .check(check(
+                        "ck_formulas_expression",
+                        "length(expression) > 0 AND length(expression) <= 200",
+                    ))
                     .check(check("ck_formulas_unit", "length(unit) > 0"))
                     .check(check(
                         "ck_formulas_validity",

@@ -100,6 +100,8 @@ pub enum Role {
     ApelSummaryReader,
     /// Reads the chargeback reports of the buckets in scope.
     StorageReader,
+    /// Posts usage for the projects in scope (all of them on the system scope).
+    Collector,
 }
 
 /// Every role by its name in the `roles` table.
@@ -130,6 +132,7 @@ const ROLE_NAMES: &[(&str, Role)] = {
         ("eosc_metric_type_creator", Role::Eosc(E::MetricTypeCreator)),
         ("apel_summary_reader", Role::ApelSummaryReader),
         ("storage_reader", Role::StorageReader),
+        ("collector", Role::Collector),
     ]
 };
 
@@ -296,6 +299,27 @@ impl Principal {
     #[must_use]
     pub fn heappe_projects(&self, required: HeappeRole) -> ProjectScope {
         self.projects_where(|g| matches!(g.role, Role::Heappe(r) if r.contains(required)))
+    }
+
+    /// The projects the principal may post usage for: every project for
+    /// administrators and system-wide collectors, else the projects of their
+    /// `collector` grants.
+    #[must_use]
+    pub fn collector_projects(&self) -> ProjectScope {
+        if self
+            .grants
+            .iter()
+            .any(|g| g.role == Role::Collector && g.scope == Scope::System)
+        {
+            return ProjectScope::All;
+        }
+        self.projects_where(|g| g.role == Role::Collector)
+    }
+
+    /// Whether the principal may post usage at all.
+    #[must_use]
+    pub fn is_collector(&self) -> bool {
+        !self.collector_projects().is_empty()
     }
 
     /// Whether the principal holds a role containing `required` on any group.

@@ -1,4 +1,8 @@
 //! Pure rules: no I/O, no database. Parsed at the edge into types whose
 //! constructors validate ("parse, don't validate"), unit-tested here.
 
+pub mod apel;
 pub mod dn;
+pub mod formula;
+pub mod slurm;
+pub mod usage;

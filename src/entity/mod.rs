@@ -14,6 +14,7 @@
 // Tenancy and people.
 pub mod audit_log;
 pub mod grants;
+pub mod idempotency_keys;
 pub mod projects;
 pub mod roles;
 pub mod server_secrets;
@@ -97,6 +98,7 @@ pub mod prelude {
     pub use super::global_users::Entity as GlobalUsers;
     pub use super::grants::Entity as Grants;
     pub use super::hpc_usage_daily::Entity as HpcUsageDaily;
+    pub use super::idempotency_keys::Entity as IdempotencyKeys;
     pub use super::installations::Entity as Installations;
     pub use super::jobs::Entity as Jobs;
     pub use super::metric_definitions::Entity as MetricDefinitions;

@@ -83,7 +83,7 @@ impl From<Error> for Problem {
                 "Not Allowed",
                 "Logged user is not allowed to request this report.",
             ),
-            Error::BadRequest(detail) => {
+            Error::BadRequest(detail) | Error::Unprocessable(detail) => {
                 Self::new(StatusCode::BAD_REQUEST, "Validation Problem", detail)
             }
             Error::NotFound(detail) => Self::new(StatusCode::NOT_FOUND, "Not Found", detail),

@@ -3,4 +3,5 @@
 //! [`crate::auth`], calls services and shapes the answer.
 
 pub mod heappe;
+pub mod ingest;
 pub mod tally;

@@ -61,3 +61,65 @@ pub async fn whoami(State(state): State<AppState>, parts: Parts) -> Result<Json<
         "publisher": publisher,
     })))
 }
+
+/// Query of `GET /api/v1/usage`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    /// First UTC day, `YYYY-MM-DD`.
+    from: chrono::NaiveDate,
+    /// Last UTC day (inclusive), `YYYY-MM-DD`.
+    to: chrono::NaiveDate,
+    /// Only this project (accounting string).
+    #[serde(default)]
+    project: Option<String>,
+}
+
+/// `GET /api/v1/usage?from=&to=[&project=]`: usage per project, source and
+/// unit over the days `from..=to`, of the projects the caller may see.
+pub async fn usage(State(state): State<AppState>, parts: Parts) -> Result<Json<Value>, Error> {
+    use axum::extract::Query;
+    let Query(query) = Query::<UsageQuery>::try_from_uri(&parts.uri).map_err(|e| {
+        Error::BadRequest(format!(
+            "expected from=YYYY-MM-DD&to=YYYY-MM-DD[&project=…]: {e}"
+        ))
+    })?;
+    if query.to < query.from {
+        return Err(Error::BadRequest("to is before from".to_owned()));
+    }
+    let caller = state
+        .auth
+        .bearer(&state.db, &parts.headers)
+        .await
+        .map_err(auth_error)?;
+    let scope = caller.principal()?.visible_projects();
+    let project = match &query.project {
+        Some(accounting) => Some(
+            crate::service::projects::by_accounting_string(&state.db, &scope, accounting)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("no project {accounting:?}")))?,
+        ),
+        None => None,
+    };
+    let totals = crate::service::usage::totals(
+        &state.db,
+        &scope,
+        project.as_ref().map(|p| p.id),
+        query.from,
+        query.to,
+    )
+    .await?;
+    let ids: Vec<i64> = totals.iter().map(|t| t.project_id).collect();
+    let names = crate::service::projects::accounting_strings(&state.db, &ids).await?;
+    Ok(Json(json!({
+        "from": query.from,
+        "to": query.to,
+        "usage": totals.iter().map(|t| json!({
+            "project": names.get(&t.project_id),
+            "source": t.source,
+            "unit": t.unit,
+            "quantity": t.quantity.normalize().to_string(),
+            "records": t.records,
+        })).collect::<Vec<_>>(),
+    })))
+}

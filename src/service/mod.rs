@@ -3,7 +3,13 @@
 //! data, the caller's [`ProjectScope`](crate::auth::ProjectScope), which they
 //! apply inside their queries.
 
+pub mod batch;
 pub mod cloud;
+pub mod formulas;
 pub mod hpc;
+pub mod jobs;
 pub mod projects;
+pub mod rollup;
+pub mod storage;
+pub mod usage;
 pub mod users;

@@ -73,3 +73,21 @@ pub async fn by_accounting_string(
         .one(db)
         .await?)
 }
+
+/// The accounting strings of the projects `ids` (for labelling rows the caller
+/// was already allowed to read).
+///
+/// # Errors
+/// A database error.
+pub async fn accounting_strings(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, String>, Error> {
+    Ok(projects::Entity::find()
+        .filter(projects::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.accounting_string))
+        .collect())
+}

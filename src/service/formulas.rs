@@ -1,0 +1,161 @@
+//! Accounting formulas: versions attached to node-type aggregations. A
+//! formula is never edited; a change is a new version.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _,
+    QueryFilter as _,
+};
+
+use crate::domain::formula::{Formula, FormulaVersion};
+use crate::entity::{aggregation_formulas, formulas};
+use crate::error::Error;
+
+/// A new formula version.
+#[derive(Debug, Clone)]
+pub struct NewFormula {
+    /// The expression, e.g. `NumNodes * RunTime`.
+    pub expression: String,
+    /// The unit it yields, e.g. `node_hour`.
+    pub unit: String,
+    /// Start of validity (inclusive).
+    pub validity_from: DateTime<Utc>,
+    /// End of validity (inclusive), or open.
+    pub validity_to: Option<DateTime<Utc>>,
+    /// The version this one replaces, if any.
+    pub supersedes: Option<i64>,
+}
+
+/// Units a formula may yield.
+pub const UNITS: &[&str] = &["core_hour", "node_hour", "gpu_hour", "billing_hour", "hour"];
+
+/// Validates and stores a formula version and attaches it to `aggregation_id`.
+///
+/// # Errors
+/// [`Error::BadRequest`] naming what is wrong with the expression, unit or window.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    aggregation_id: i64,
+    new: NewFormula,
+    created_by: Option<i64>,
+) -> Result<formulas::Model, Error> {
+    let formula =
+        Formula::parse(&new.expression).map_err(|e| Error::BadRequest(format!("formula: {e}")))?;
+    if !UNITS.contains(&new.unit.as_str()) {
+        return Err(Error::BadRequest(format!(
+            "unit must be one of {}",
+            UNITS.join(", ")
+        )));
+    }
+    if new.validity_to.is_some_and(|to| to < new.validity_from) {
+        return Err(Error::BadRequest(
+            "validity ends before it starts".to_owned(),
+        ));
+    }
+    let row = formulas::ActiveModel {
+        expression: Set(formula.source().to_owned()),
+        unit: Set(new.unit),
+        validity_from: Set(new.validity_from),
+        validity_to: Set(new.validity_to),
+        supersedes_id: Set(new.supersedes),
+        created_by: Set(created_by),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    aggregation_formulas::ActiveModel {
+        aggregation_id: Set(aggregation_id),
+        formula_id: Set(row.id),
+    }
+    .insert(db)
+    .await?;
+    Ok(row)
+}
+
+/// A stored version with its parsed formula (or why it does not parse).
+type Version = (formulas::Model, Result<Formula, String>);
+
+/// The parsed formula versions of some aggregations, loaded once per batch.
+#[derive(Debug, Default)]
+pub struct FormulaBook {
+    /// The versions of each aggregation.
+    by_aggregation: HashMap<i64, Vec<Version>>,
+}
+
+/// The formula chosen for a task, or why there is none.
+#[derive(Debug)]
+pub enum Choice<'a> {
+    /// This version applies.
+    Formula(&'a formulas::Model, &'a Formula),
+    /// No version is valid at the task's start (or the task has not started,
+    /// or its node type has no aggregation).
+    None,
+    /// The chosen version's stored expression no longer parses.
+    Broken(&'a formulas::Model, &'a str),
+}
+
+impl FormulaBook {
+    /// Loads every version attached to `aggregation_ids`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn load(
+        db: &impl ConnectionTrait,
+        aggregation_ids: impl IntoIterator<Item = i64>,
+    ) -> Result<Self, Error> {
+        let ids: Vec<i64> = aggregation_ids.into_iter().collect();
+        let mut book = Self::default();
+        if ids.is_empty() {
+            return Ok(book);
+        }
+        let links = aggregation_formulas::Entity::find()
+            .filter(aggregation_formulas::Column::AggregationId.is_in(ids))
+            .find_also_related(formulas::Entity)
+            .all(db)
+            .await?;
+        for (link, formula) in links {
+            if let Some(formula) = formula {
+                let parsed = Formula::parse(&formula.expression).map_err(|e| e.to_string());
+                book.by_aggregation
+                    .entry(link.aggregation_id)
+                    .or_default()
+                    .push((formula, parsed));
+            }
+        }
+        Ok(book)
+    }
+
+    /// The version for a task of an `aggregation` that started at `start`
+    /// (HEAppE's rule: valid at the start, newest `validity_from`, then id).
+    #[must_use]
+    pub fn choose(&self, aggregation: Option<i64>, start: Option<DateTime<Utc>>) -> Choice<'_> {
+        let Some(rows) = aggregation.and_then(|a| self.by_aggregation.get(&a)) else {
+            return Choice::None;
+        };
+        // Broken rows take part in the choice too: skipping them would silently
+        // pick an older formula.
+        let placeholder = Formula::parse("0").ok();
+        let versions: Vec<FormulaVersion<'_>> = rows
+            .iter()
+            .filter_map(|(row, parsed)| {
+                let formula = parsed.as_ref().ok().or(placeholder.as_ref())?;
+                Some(FormulaVersion {
+                    id: row.id,
+                    validity_from: row.validity_from,
+                    validity_to: row.validity_to,
+                    formula,
+                })
+            })
+            .collect();
+        let Some(chosen) = crate::domain::formula::select(&versions, start) else {
+            return Choice::None;
+        };
+        match rows.iter().find(|(row, _)| row.id == chosen.id) {
+            Some((row, Ok(formula))) => Choice::Formula(row, formula),
+            Some((row, Err(reason))) => Choice::Broken(row, reason),
+            None => Choice::None,
+        }
+    }
+}

@@ -1,0 +1,946 @@
+//! HPC jobs and tasks: ingestion, usage and rollups, in one transaction.
+//!
+//! A job is keyed as schedulers key it: cluster, scheduler job id and submit
+//! time (Slurm reuses ids). A job is sent whole, as it stands: re-sending it as
+//! it progresses updates its state, times and tasks; once it is final it
+//! changes only by an explicit correction. Each task's usage is computed with
+//! the formula valid at its start (HEAppE's rule) and stored with the formula
+//! that produced it; a task without a valid formula is flagged, never counted
+//! as zero. The rollups receive, for every changed task, its new contribution
+//! minus its old one.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _,
+    QueryFilter as _,
+};
+use serde::Deserialize;
+
+use super::batch::{RejectionKind, Report};
+use super::formulas::{Choice, FormulaBook};
+use super::rollup::{Deltas, Key, Rollup};
+use super::storage::{USAGE_DAILY, USAGE_HOURLY};
+use crate::auth::ProjectScope;
+use crate::domain::formula::to_milli;
+use crate::domain::usage::{JobState, spread_over_hours};
+use crate::entity::{
+    cluster_projects, clusters, jobs, node_types, projects, sub_projects, task_parameters, tasks,
+    users,
+};
+use crate::error::Error;
+
+/// `hpc_usage_daily`.
+pub const HPC_DAILY: Rollup = Rollup {
+    table: "hpc_usage_daily",
+    keys: &[
+        "project_id",
+        "cluster_id",
+        "node_type_id",
+        "sub_project_key",
+        "submitter_key",
+        "day",
+        "unit",
+    ],
+    extra: &[],
+    sums: &["usage_milli", "task_count"],
+    nonnegative: &["usage_milli", "task_count"],
+};
+
+/// A state as sent: HEAppE's number (`16`) or name (`"Finished"`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum StateInput {
+    /// HEAppE's JobState value.
+    Value(i64),
+    /// HEAppE's JobState name.
+    Name(String),
+}
+
+impl StateInput {
+    fn parse(&self) -> Result<JobState, String> {
+        match self {
+            Self::Value(value) => {
+                JobState::from_value(*value).ok_or_else(|| format!("no job state {value}"))
+            }
+            Self::Name(name) => {
+                JobState::from_name(name).ok_or_else(|| format!("no job state {name:?}"))
+            }
+        }
+    }
+}
+
+/// A batch of jobs of one cluster.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobBatch {
+    /// The cluster's name.
+    pub cluster: String,
+    /// The jobs, each whole.
+    pub jobs: Vec<JobInput>,
+    /// Replace final jobs whose content differs instead of rejecting them.
+    #[serde(default)]
+    pub correction: bool,
+}
+
+/// A job as a collector sends it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobInput {
+    /// The scheduler's job id.
+    pub scheduler_job_id: String,
+    /// When it was submitted.
+    pub submit_time: DateTime<Utc>,
+    /// Its name.
+    pub name: String,
+    /// Its state.
+    pub state: StateInput,
+    /// The accounting string of its project.
+    pub project: String,
+    /// Its sub-project's identifier (created if new).
+    #[serde(default)]
+    pub sub_project: Option<String>,
+    /// The submitter's Tally username, if they have one.
+    #[serde(default)]
+    pub submitter: Option<String>,
+    /// The scheduler's account string.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// When the job was created (default: the submit time).
+    #[serde(default)]
+    pub creation_time: Option<DateTime<Utc>>,
+    /// When it started.
+    #[serde(default)]
+    pub start_time: Option<DateTime<Utc>>,
+    /// When it ended.
+    #[serde(default)]
+    pub end_time: Option<DateTime<Utc>>,
+    /// Its tasks.
+    #[serde(default)]
+    pub tasks: Vec<TaskInput>,
+}
+
+/// A task as a collector sends it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TaskInput {
+    /// Its position in the job, from 0.
+    pub ordinal: i32,
+    /// Its name (default: the job's).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its state.
+    pub state: StateInput,
+    /// The node type it ran on: its name or its queue on the job's cluster.
+    pub node_type: String,
+    /// The scheduler's id of the task.
+    #[serde(default)]
+    pub scheduler_job_id: Option<String>,
+    /// When it started.
+    #[serde(default)]
+    pub start_time: Option<DateTime<Utc>>,
+    /// When it ended.
+    #[serde(default)]
+    pub end_time: Option<DateTime<Utc>>,
+    /// Allocated cores.
+    #[serde(default)]
+    pub allocated_cores: Option<i32>,
+    /// Allocated nodes.
+    #[serde(default)]
+    pub allocated_nodes: Option<i32>,
+    /// Allocated GPUs.
+    #[serde(default)]
+    pub allocated_gpus: Option<i32>,
+    /// Allocated wall time, seconds.
+    #[serde(default)]
+    pub allocated_seconds: Option<i64>,
+    /// Scheduler parameters (`NumNodes`, `RunTime`, `cpu`, …): the formula's variables.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// A job's content, comparable between what is sent and what is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct JobContent {
+    name: String,
+    state: i16,
+    project_id: i64,
+    sub_project_id: Option<i64>,
+    submitter_id: Option<i64>,
+    account: Option<String>,
+    creation_time: DateTime<Utc>,
+    start_time: Option<DateTime<Utc>>,
+    end_time: Option<DateTime<Utc>>,
+    tasks: BTreeMap<i32, TaskContent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TaskContent {
+    name: String,
+    state: i16,
+    node_type_id: i64,
+    scheduler_job_id: Option<String>,
+    start_time: Option<DateTime<Utc>>,
+    end_time: Option<DateTime<Utc>>,
+    allocated_cores: Option<i32>,
+    allocated_nodes: Option<i32>,
+    allocated_gpus: Option<i32>,
+    allocated_seconds: Option<i64>,
+    parameters: BTreeMap<String, String>,
+}
+
+/// A task's computed usage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Usage {
+    status: &'static str,
+    milli: Option<i64>,
+    unit: Option<String>,
+    formula_id: Option<i64>,
+    error: Option<String>,
+}
+
+fn check_times(
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    what: &str,
+) -> Result<(), String> {
+    match (start, end) {
+        (Some(start), Some(end)) if end < start => Err(format!("{what} ends before it starts")),
+        _ => Ok(()),
+    }
+}
+
+/// Checks what can be checked without the database.
+fn validate(job: &JobInput) -> Result<(), String> {
+    if job.scheduler_job_id.trim().is_empty() {
+        return Err("schedulerJobId is empty".to_owned());
+    }
+    job.state.parse()?;
+    check_times(job.start_time, job.end_time, "the job")?;
+    let mut ordinals = HashSet::new();
+    for task in &job.tasks {
+        task.state.parse()?;
+        if task.ordinal < 0 || !ordinals.insert(task.ordinal) {
+            return Err(format!(
+                "task ordinal {} is negative or repeated",
+                task.ordinal
+            ));
+        }
+        check_times(
+            task.start_time,
+            task.end_time,
+            &format!("task {}", task.ordinal),
+        )?;
+        let negative = [
+            task.allocated_cores,
+            task.allocated_nodes,
+            task.allocated_gpus,
+        ]
+        .iter()
+        .flatten()
+        .any(|v| *v < 0)
+            || task.allocated_seconds.is_some_and(|s| s < 0);
+        if negative {
+            return Err(format!("task {} has a negative allocation", task.ordinal));
+        }
+        if task.parameters.keys().any(|k| k.trim().is_empty()) {
+            return Err(format!(
+                "task {} has a parameter without a name",
+                task.ordinal
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn key_text(cluster: &str, job: &JobInput) -> String {
+    format!(
+        "{cluster}/{}@{}",
+        job.scheduler_job_id,
+        job.submit_time.to_rfc3339()
+    )
+}
+
+/// What a batch needs from the database, resolved once.
+struct Resolved {
+    cluster: clusters::Model,
+    node_types: Vec<node_types::Model>,
+    projects: HashMap<String, i64>,
+    users: HashMap<String, i64>,
+}
+
+impl Resolved {
+    fn node_type(&self, name: &str) -> Option<&node_types::Model> {
+        self.node_types
+            .iter()
+            .find(|n| n.name == name)
+            .or_else(|| self.node_types.iter().find(|n| n.queue == name))
+    }
+}
+
+/// Ingests a batch of jobs in `db` (a transaction). With any rejection the
+/// caller must roll back.
+///
+/// # Errors
+/// A database error.
+pub async fn ingest(
+    db: &impl ConnectionTrait,
+    scope: &ProjectScope,
+    batch: &JobBatch,
+) -> Result<Report, Error> {
+    let mut report = Report::default();
+    let mut seen: HashMap<(String, DateTime<Utc>), usize> = HashMap::new();
+    for (index, job) in batch.jobs.iter().enumerate() {
+        let key = key_text(&batch.cluster, job);
+        if let Err(reason) = validate(job) {
+            report.reject(index, RejectionKind::Invalid, key, reason);
+        } else if seen
+            .insert((job.scheduler_job_id.clone(), job.submit_time), index)
+            .is_some()
+        {
+            report.reject(
+                index,
+                RejectionKind::Invalid,
+                key,
+                "the batch holds this job twice",
+            );
+        }
+    }
+    if !report.accepted() {
+        return Ok(report);
+    }
+    let Some(cluster) = clusters::Entity::find_by_name(&batch.cluster)
+        .one(db)
+        .await?
+    else {
+        for (index, job) in batch.jobs.iter().enumerate() {
+            report.reject(
+                index,
+                RejectionKind::Invalid,
+                key_text(&batch.cluster, job),
+                format!("no cluster {:?}", batch.cluster),
+            );
+        }
+        return Ok(report);
+    };
+    let resolved = Resolved {
+        node_types: node_types::Entity::find_by_cluster(cluster.id)
+            .all(db)
+            .await?,
+        projects: projects::Entity::find()
+            .filter(
+                projects::Column::AccountingString
+                    .is_in(batch.jobs.iter().map(|j| j.project.as_str())),
+            )
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|p| (p.accounting_string, p.id))
+            .collect(),
+        users: users::Entity::find()
+            .filter(
+                users::Column::Username
+                    .is_in(batch.jobs.iter().filter_map(|j| j.submitter.as_deref())),
+            )
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|u| (u.username, u.id))
+            .collect(),
+        cluster,
+    };
+
+    // Content of each job as sent, with names resolved.
+    let mut sent: Vec<Option<JobContent>> = Vec::with_capacity(batch.jobs.len());
+    let mut sub_project_cache: HashMap<(i64, String), i64> = HashMap::new();
+    for (index, job) in batch.jobs.iter().enumerate() {
+        let key = key_text(&batch.cluster, job);
+        let Some(&project_id) = resolved.projects.get(&job.project) else {
+            report.reject(
+                index,
+                RejectionKind::Invalid,
+                key,
+                format!("no project {:?}", job.project),
+            );
+            sent.push(None);
+            continue;
+        };
+        if !scope.contains(project_id) {
+            report.reject(
+                index,
+                RejectionKind::Forbidden,
+                key,
+                "not allowed to post usage for this project",
+            );
+            sent.push(None);
+            continue;
+        }
+        let mut tasks = BTreeMap::new();
+        let mut unknown = None;
+        for task in &job.tasks {
+            let Some(node_type) = resolved.node_type(&task.node_type) else {
+                unknown = Some(task.node_type.clone());
+                break;
+            };
+            tasks.insert(
+                task.ordinal,
+                TaskContent {
+                    name: task.name.clone().unwrap_or_else(|| job.name.clone()),
+                    state: task.state.parse().map(JobState::value).unwrap_or_default(),
+                    node_type_id: node_type.id,
+                    scheduler_job_id: task.scheduler_job_id.clone(),
+                    start_time: task.start_time,
+                    end_time: task.end_time,
+                    allocated_cores: task.allocated_cores,
+                    allocated_nodes: task.allocated_nodes,
+                    allocated_gpus: task.allocated_gpus,
+                    allocated_seconds: task.allocated_seconds,
+                    parameters: task.parameters.clone(),
+                },
+            );
+        }
+        if let Some(name) = unknown {
+            report.reject(
+                index,
+                RejectionKind::Invalid,
+                key,
+                format!(
+                    "no node type or queue {name:?} on cluster {:?}",
+                    batch.cluster
+                ),
+            );
+            sent.push(None);
+            continue;
+        }
+        let sub_project_id = match &job.sub_project {
+            Some(identifier) => {
+                Some(sub_project(db, &mut sub_project_cache, project_id, identifier).await?)
+            }
+            None => None,
+        };
+        sent.push(Some(JobContent {
+            name: job.name.clone(),
+            state: job.state.parse().map(JobState::value).unwrap_or_default(),
+            project_id,
+            sub_project_id,
+            submitter_id: job
+                .submitter
+                .as_ref()
+                .and_then(|u| resolved.users.get(u))
+                .copied(),
+            account: job.account.clone(),
+            creation_time: job.creation_time.unwrap_or(job.submit_time),
+            start_time: job.start_time,
+            end_time: job.end_time,
+            tasks,
+        }));
+    }
+    if !report.accepted() {
+        return Ok(report);
+    }
+
+    let existing = load_existing(db, resolved.cluster.id, &batch.jobs).await?;
+    let aggregations = resolved.node_types.iter().filter_map(|n| n.aggregation_id);
+    let book = FormulaBook::load(db, aggregations).await?;
+    let node_aggregation: HashMap<i64, Option<i64>> = resolved
+        .node_types
+        .iter()
+        .map(|n| (n.id, n.aggregation_id))
+        .collect();
+    let now = Utc::now();
+    let mut rollups = RollupDeltas::default();
+    let mut associate: HashSet<i64> = HashSet::new();
+
+    for (index, (job, content)) in batch.jobs.iter().zip(sent).enumerate() {
+        let Some(content) = content else { continue };
+        let key = (job.scheduler_job_id.clone(), job.submit_time);
+        associate.insert(content.project_id);
+        let stored = existing.get(&key);
+        if let Some(stored) = stored {
+            if stored.content == content {
+                report.unchanged += 1;
+                continue;
+            }
+            if stored.job.is_final && !batch.correction {
+                report.reject(
+                    index,
+                    RejectionKind::Conflict,
+                    key_text(&batch.cluster, job),
+                    "the job is final and differs from what is stored; send it as a correction to replace it",
+                );
+                continue;
+            }
+        }
+        let is_final =
+            JobState::from_value(i64::from(content.state)).is_some_and(JobState::is_final);
+        let job_id = match stored {
+            Some(stored) => {
+                let mut row: jobs::ActiveModel = stored.job.clone().into();
+                row.name = Set(content.name.clone());
+                row.state = Set(content.state);
+                row.project_id = Set(content.project_id);
+                row.sub_project_id = Set(content.sub_project_id);
+                row.submitter_id = Set(content.submitter_id);
+                row.account = Set(content.account.clone());
+                row.creation_time = Set(content.creation_time);
+                row.start_time = Set(content.start_time);
+                row.end_time = Set(content.end_time);
+                row.is_final = Set(is_final);
+                row.updated_at = Set(now);
+                row.update(db).await?;
+                report.updated += 1;
+                stored.job.id
+            }
+            None => {
+                let row = jobs::ActiveModel {
+                    cluster_id: Set(resolved.cluster.id),
+                    scheduler_job_id: Set(job.scheduler_job_id.clone()),
+                    submit_time: Set(job.submit_time),
+                    name: Set(content.name.clone()),
+                    state: Set(content.state),
+                    project_id: Set(content.project_id),
+                    sub_project_id: Set(content.sub_project_id),
+                    submitter_id: Set(content.submitter_id),
+                    account: Set(content.account.clone()),
+                    creation_time: Set(content.creation_time),
+                    start_time: Set(content.start_time),
+                    end_time: Set(content.end_time),
+                    is_final: Set(is_final),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(db)
+                .await?;
+                report.inserted += 1;
+                row.id
+            }
+        };
+        // Tasks: remove the old contribution of every stored task, write the
+        // new state, add the new contribution.
+        if let Some(stored) = stored {
+            for task in &stored.tasks {
+                rollups.add(&resolved.cluster, &stored.job_dims(), task, -1);
+            }
+            let keep: HashSet<i32> = content.tasks.keys().copied().collect();
+            let gone: Vec<i64> = stored
+                .tasks
+                .iter()
+                .filter(|t| !keep.contains(&t.ordinal))
+                .map(|t| t.id)
+                .collect();
+            if !gone.is_empty() {
+                tasks::Entity::delete_many()
+                    .filter(tasks::Column::Id.is_in(gone))
+                    .exec(db)
+                    .await?;
+            }
+        }
+        let dims = JobDims {
+            project_id: content.project_id,
+            sub_project_id: content.sub_project_id,
+            submitter_id: content.submitter_id,
+            group_id: stored.and_then(|s| s.job.group_id),
+        };
+        for (ordinal, task) in &content.tasks {
+            let usage = compute(
+                &book,
+                node_aggregation.get(&task.node_type_id).copied().flatten(),
+                task,
+            );
+            let previous = stored.and_then(|s| s.tasks.iter().find(|t| t.ordinal == *ordinal));
+            let row = write_task(
+                db,
+                job_id,
+                content.project_id,
+                *ordinal,
+                task,
+                &usage,
+                previous,
+                now,
+            )
+            .await?;
+            rollups.add(&resolved.cluster, &dims, &row, 1);
+        }
+    }
+    if !report.accepted() {
+        return Ok(report);
+    }
+    // Collectors' projects may use the cluster they post for.
+    let pairs: Vec<cluster_projects::ActiveModel> = associate
+        .into_iter()
+        .map(|project_id| cluster_projects::ActiveModel {
+            cluster_id: Set(resolved.cluster.id),
+            project_id: Set(project_id),
+            ..Default::default()
+        })
+        .collect();
+    if !pairs.is_empty() {
+        cluster_projects::Entity::insert_many(pairs)
+            .on_conflict(
+                OnConflict::columns([
+                    cluster_projects::Column::ClusterId,
+                    cluster_projects::Column::ProjectId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    rollups.apply(db, now).await?;
+    Ok(report)
+}
+
+/// The sub-project `identifier` of `project_id`, created when new (HEAppE
+/// get-or-creates sub-projects at job creation).
+async fn sub_project(
+    db: &impl ConnectionTrait,
+    cache: &mut HashMap<(i64, String), i64>,
+    project_id: i64,
+    identifier: &str,
+) -> Result<i64, Error> {
+    let key = (project_id, identifier.to_owned());
+    if let Some(id) = cache.get(&key) {
+        return Ok(*id);
+    }
+    let found = sub_projects::Entity::find()
+        .filter(sub_projects::Column::ProjectId.eq(project_id))
+        .filter(sub_projects::Column::Identifier.eq(identifier))
+        .one(db)
+        .await?;
+    let id = match found {
+        Some(row) => row.id,
+        None => {
+            sub_projects::ActiveModel {
+                project_id: Set(project_id),
+                identifier: Set(identifier.to_owned()),
+                ..Default::default()
+            }
+            .insert(db)
+            .await?
+            .id
+        }
+    };
+    cache.insert(key, id);
+    Ok(id)
+}
+
+/// Computes a task's usage with the formula valid at its start.
+fn compute(book: &FormulaBook, aggregation: Option<i64>, task: &TaskContent) -> Usage {
+    let none = |status, error: Option<String>| Usage {
+        status,
+        milli: None,
+        unit: None,
+        formula_id: None,
+        error,
+    };
+    if task.start_time.is_none() {
+        return none("pending", None);
+    }
+    match book.choose(aggregation, task.start_time) {
+        Choice::None => none(
+            "no_formula",
+            Some("no formula is valid at the task's start".to_owned()),
+        ),
+        Choice::Broken(row, reason) => Usage {
+            status: "error",
+            milli: None,
+            unit: None,
+            formula_id: Some(row.id),
+            error: Some(format!("formula {} does not parse: {reason}", row.id)),
+        },
+        Choice::Formula(row, formula) => match formula.evaluate(&task.parameters).map(to_milli) {
+            Ok(Some(milli)) => Usage {
+                status: "computed",
+                milli: Some(milli),
+                unit: Some(row.unit.clone()),
+                formula_id: Some(row.id),
+                error: None,
+            },
+            Ok(None) => Usage {
+                status: "error",
+                milli: None,
+                unit: None,
+                formula_id: Some(row.id),
+                error: Some("usage out of range".to_owned()),
+            },
+            Err(error) => Usage {
+                status: "error",
+                milli: None,
+                unit: None,
+                formula_id: Some(row.id),
+                error: Some(error.to_string()),
+            },
+        },
+    }
+}
+
+/// Inserts or updates one task and its parameters; returns the stored row.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one task's full state, written in one place"
+)]
+async fn write_task(
+    db: &impl ConnectionTrait,
+    job_id: i64,
+    project_id: i64,
+    ordinal: i32,
+    task: &TaskContent,
+    usage: &Usage,
+    previous: Option<&tasks::Model>,
+    now: DateTime<Utc>,
+) -> Result<tasks::Model, Error> {
+    let mut row = match previous {
+        Some(previous) => previous.clone().into(),
+        None => tasks::ActiveModel {
+            job_id: Set(job_id),
+            ordinal: Set(ordinal),
+            created_at: Set(now),
+            ..Default::default()
+        },
+    };
+    row.project_id = Set(project_id);
+    row.name = Set(task.name.clone());
+    row.state = Set(task.state);
+    row.node_type_id = Set(Some(task.node_type_id));
+    row.scheduler_job_id = Set(task.scheduler_job_id.clone());
+    row.start_time = Set(task.start_time);
+    row.end_time = Set(task.end_time);
+    row.allocated_cores = Set(task.allocated_cores);
+    row.allocated_nodes = Set(task.allocated_nodes);
+    row.allocated_gpus = Set(task.allocated_gpus);
+    row.allocated_seconds = Set(task.allocated_seconds);
+    row.usage_milli = Set(usage.milli);
+    row.usage_unit = Set(usage.unit.clone());
+    row.formula_id = Set(usage.formula_id);
+    row.usage_status = Set(usage.status.to_owned());
+    row.usage_error = Set(usage.error.clone());
+    row.usage_computed_at = Set(Some(now));
+    row.updated_at = Set(now);
+    let saved = match previous {
+        Some(previous) => {
+            task_parameters::Entity::delete_many()
+                .filter(task_parameters::Column::TaskId.eq(previous.id))
+                .exec(db)
+                .await?;
+            row.update(db).await?
+        }
+        None => row.insert(db).await?,
+    };
+    let parameters: Vec<task_parameters::ActiveModel> = task
+        .parameters
+        .iter()
+        .map(|(name, value)| task_parameters::ActiveModel {
+            task_id: Set(saved.id),
+            name: Set(name.clone()),
+            value: Set(value.clone()),
+        })
+        .collect();
+    for chunk in parameters.chunks(300) {
+        task_parameters::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(saved)
+}
+
+/// A stored job with its tasks.
+struct Stored {
+    job: jobs::Model,
+    tasks: Vec<tasks::Model>,
+    content: JobContent,
+}
+
+/// The job-level dimensions of a task's usage.
+struct JobDims {
+    project_id: i64,
+    sub_project_id: Option<i64>,
+    submitter_id: Option<i64>,
+    group_id: Option<i64>,
+}
+
+impl Stored {
+    fn job_dims(&self) -> JobDims {
+        JobDims {
+            project_id: self.job.project_id,
+            sub_project_id: self.job.sub_project_id,
+            submitter_id: self.job.submitter_id,
+            group_id: self.job.group_id,
+        }
+    }
+}
+
+/// The stored jobs of a batch, by natural key, with tasks and parameters.
+async fn load_existing(
+    db: &impl ConnectionTrait,
+    cluster_id: i64,
+    inputs: &[JobInput],
+) -> Result<HashMap<(String, DateTime<Utc>), Stored>, Error> {
+    let wanted: HashSet<(String, DateTime<Utc>)> = inputs
+        .iter()
+        .map(|j| (j.scheduler_job_id.clone(), j.submit_time))
+        .collect();
+    let mut found: HashMap<(String, DateTime<Utc>), Stored> = HashMap::new();
+    for chunk in inputs.chunks(500) {
+        let rows = jobs::Entity::find()
+            .filter(jobs::Column::ClusterId.eq(cluster_id))
+            .filter(
+                jobs::Column::SchedulerJobId
+                    .is_in(chunk.iter().map(|j| j.scheduler_job_id.as_str())),
+            )
+            .all(db)
+            .await?;
+        let rows: Vec<jobs::Model> = rows
+            .into_iter()
+            .filter(|j| wanted.contains(&(j.scheduler_job_id.clone(), j.submit_time)))
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let ids: Vec<i64> = rows.iter().map(|j| j.id).collect();
+        let task_rows = tasks::Entity::find()
+            .filter(tasks::Column::JobId.is_in(ids))
+            .all(db)
+            .await?;
+        let task_ids: Vec<i64> = task_rows.iter().map(|t| t.id).collect();
+        let mut parameters: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
+        for ids in task_ids.chunks(500) {
+            for p in task_parameters::Entity::find()
+                .filter(task_parameters::Column::TaskId.is_in(ids.iter().copied()))
+                .all(db)
+                .await?
+            {
+                parameters
+                    .entry(p.task_id)
+                    .or_default()
+                    .insert(p.name, p.value);
+            }
+        }
+        for job in rows {
+            let tasks: Vec<tasks::Model> = task_rows
+                .iter()
+                .filter(|t| t.job_id == job.id)
+                .cloned()
+                .collect();
+            let content = JobContent {
+                name: job.name.clone(),
+                state: job.state,
+                project_id: job.project_id,
+                sub_project_id: job.sub_project_id,
+                submitter_id: job.submitter_id,
+                account: job.account.clone(),
+                creation_time: job.creation_time,
+                start_time: job.start_time,
+                end_time: job.end_time,
+                tasks: tasks
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.ordinal,
+                            TaskContent {
+                                name: t.name.clone(),
+                                state: t.state,
+                                node_type_id: t.node_type_id.unwrap_or_default(),
+                                scheduler_job_id: t.scheduler_job_id.clone(),
+                                start_time: t.start_time,
+                                end_time: t.end_time,
+                                allocated_cores: t.allocated_cores,
+                                allocated_nodes: t.allocated_nodes,
+                                allocated_gpus: t.allocated_gpus,
+                                allocated_seconds: t.allocated_seconds,
+                                parameters: parameters.get(&t.id).cloned().unwrap_or_default(),
+                            },
+                        )
+                    })
+                    .collect(),
+            };
+            found.insert(
+                (job.scheduler_job_id.clone(), job.submit_time),
+                Stored {
+                    job,
+                    tasks,
+                    content,
+                },
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// Rollup deltas of HPC usage.
+#[derive(Default)]
+struct RollupDeltas {
+    daily: Deltas,
+    usage_daily: Deltas,
+    usage_hourly: Deltas,
+}
+
+impl RollupDeltas {
+    /// Adds (`sign` = 1) or removes (`sign` = -1) a task's contribution.
+    fn add(&mut self, cluster: &clusters::Model, job: &JobDims, task: &tasks::Model, sign: i64) {
+        let (Some(milli), Some(unit), Some(node_type)) =
+            (task.usage_milli, &task.usage_unit, task.node_type_id)
+        else {
+            return;
+        };
+        if task.usage_status != "computed" {
+            return;
+        }
+        let Some(start) = task.start_time else { return };
+        let end = task.end_time.unwrap_or(start);
+        let parts = spread_over_hours(milli, start, end);
+        let last = parts.len().saturating_sub(1);
+        let mut per_day: BTreeMap<chrono::NaiveDate, (i64, i64)> = BTreeMap::new();
+        for (i, (hour, share)) in parts.iter().enumerate() {
+            let count = i64::from(i == last);
+            let entry = per_day.entry(hour.date_naive()).or_default();
+            entry.0 += share;
+            entry.1 += count;
+            self.usage_hourly.add(
+                usage_key(job, node_type, unit, (*hour).into()),
+                &[sign * share, sign * count],
+            );
+        }
+        for (day, (share, count)) in per_day {
+            self.usage_daily.add(
+                usage_key(job, node_type, unit, day.into()),
+                &[sign * share, sign * count],
+            );
+            self.daily.add(
+                Key(vec![
+                    job.project_id.into(),
+                    cluster.id.into(),
+                    node_type.into(),
+                    job.sub_project_id.unwrap_or(0).into(),
+                    job.submitter_id.unwrap_or(0).into(),
+                    day.into(),
+                    unit.clone().into(),
+                ]),
+                &[sign * share, sign * count],
+            );
+        }
+    }
+
+    async fn apply(&mut self, db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), Error> {
+        self.daily.apply(db, &HPC_DAILY, now).await?;
+        self.usage_daily.apply(db, &USAGE_DAILY, now).await?;
+        self.usage_hourly.apply(db, &USAGE_HOURLY, now).await
+    }
+}
+
+fn usage_key(job: &JobDims, node_type: i64, unit: &str, bucket: sea_orm::Value) -> Key {
+    Key(vec![
+        job.project_id.into(),
+        "hpc".into(),
+        "node_type".into(),
+        node_type.into(),
+        job.submitter_id.unwrap_or(0).into(),
+        job.group_id.unwrap_or(0).into(),
+        unit.to_owned().into(),
+        3_i16.into(),
+        bucket,
+    ])
+}
