@@ -1,6 +1,7 @@
 //! The `tally` command line.
 
 use std::io::{BufRead as _, IsTerminal as _};
+use std::num::NonZeroUsize;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -10,7 +11,7 @@ use crate::config::Config;
 use crate::domain::dn::Dn;
 use crate::entity::{buckets, projects, sites};
 use crate::error::Error;
-use crate::service::{cloud, users};
+use crate::service::{cloud, import, users};
 
 /// Tally: the accounting of research computing.
 ///
@@ -65,7 +66,90 @@ pub enum Command {
     /// Manage the DNs allowed (or banned) to publish APEL cloud records.
     #[command(subcommand)]
     Publisher(PublisherCommand),
+    /// Import accounting records exported by other systems.
+    #[command(subcommand)]
+    Import(ImportCommand),
 }
+
+/// `tally import …`.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import Slurm `sacct` output into a cluster's jobs (see docs/import.md).
+    ///
+    /// Each Slurm job becomes one job with one task; steps (`123.batch`,
+    /// `123.0`, …) are folded into their job. Re-importing a file changes
+    /// nothing; jobs still running are updated when seen again. Bad lines and
+    /// jobs that cannot be imported are listed as `line N: …` and the valid
+    /// jobs are imported anyway. Exit status: 0 when every job was imported,
+    /// 1 when anything was skipped, rejected or unreadable (or the import
+    /// failed).
+    #[command(after_long_help = SLURM_IMPORT_HELP)]
+    Slurm(SlurmImportArgs),
+}
+
+/// The column list of `tally import slurm --help`.
+const SLURM_IMPORT_HELP: &str = "\
+Columns used (others are ignored; only JobID/JobIDRaw is required by the parser):
+  JobID        the job's id in Tally (array ids as printed: 4103947_100); steps fold in
+  JobIDRaw     the task's scheduler id, and the formula parameter JobId
+  Submit       required: Tally keys a job by cluster, JobID and Submit
+  State        the job's state (unknown states are skipped)
+  Account      the project, when it is a project's accounting string (else --project)
+  Partition    the node type, by name or queue (empty: --partition)
+  User         the submitter, when a Tally user has that name
+  JobName, Start, End
+  NCPUS, NNodes, AllocTRES (gres/gpu), Elapsed
+               allocated cores, nodes, GPUs and seconds
+  any column   a formula parameter as HEAppE names it (NumCPUs, RunTime, cpu, billing, ...)
+Times without a zone are read as UTC: run sacct with TZ=UTC.
+
+The column list comes from a header line (sacct without --noheader) or --format.
+Recommended export:
+  TZ=UTC sacct --allusers --parsable2 --duplicates --starttime 2026-01-01 --endtime 2026-02-01 \\
+    --format JobID,JobIDRaw,JobName,User,Group,Account,Partition,Submit,Eligible,Start,End,\\
+Elapsed,Timelimit,State,NNodes,NCPUS,ReqTRES,AllocTRES,NodeList,ExitCode > jobs.psv
+
+--format example (the xdmod layout, for files written with --noheader):
+  --format JobID,JobIDRaw,Cluster,Partition,QOS,Account,Group,GID,User,UID,Submit,Eligible,\\
+Start,End,Elapsed,ExitCode,State,NNodes,NCPUS,ReqCPUS,ReqMem,ReqTRES,AllocTRES,Timelimit,\\
+NodeList,JobName";
+
+/// `tally import slurm …`.
+#[derive(Debug, Args)]
+pub struct SlurmImportArgs {
+    /// The sacct output; `-` reads standard input.
+    pub file: String,
+    /// The cluster the jobs ran on (its name in Tally).
+    #[arg(long)]
+    pub cluster: String,
+    /// Accounting string of the project for jobs whose Account is not one.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Node type (name or queue) for jobs without a Partition.
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// The --format list the file was written with, when it has no header line.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// The delimiter (sacct --delimiter); detected when omitted.
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// Replace finished jobs whose content differs from what is stored.
+    #[arg(long)]
+    pub correction: bool,
+    /// Do everything, then roll back: show what would be imported.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Jobs per transaction.
+    #[arg(long, default_value_t = DEFAULT_BATCH_SIZE)]
+    pub batch_size: NonZeroUsize,
+}
+
+/// [`import::DEFAULT_BATCH_SIZE`], which is not zero.
+const DEFAULT_BATCH_SIZE: NonZeroUsize = match NonZeroUsize::new(import::DEFAULT_BATCH_SIZE) {
+    Some(size) => size,
+    None => NonZeroUsize::MIN,
+};
 
 /// `tally user …`.
 #[derive(Debug, Subcommand)]
@@ -220,6 +304,49 @@ pub async fn run(command: Command, config: Config) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             publisher(&db, command).await.map_err(|e| e.to_string())
         }
+        Command::Import(ImportCommand::Slurm(args)) => import_slurm(&config, args).await,
+    }
+}
+
+/// `tally import slurm`: prints the summary; an error when anything was not
+/// imported, so that the exit status says so.
+async fn import_slurm(config: &Config, args: SlurmImportArgs) -> Result<(), String> {
+    let bytes = if args.file == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
+        bytes
+    } else {
+        std::fs::read(&args.file).map_err(|e| format!("cannot read {}: {e}", args.file))?
+    };
+    // A stray non-UTF-8 byte (a job name in Latin-1) must not stop the import.
+    let text = String::from_utf8_lossy(&bytes);
+    let options = import::ImportOptions {
+        cluster: args.cluster,
+        default_project: args.project,
+        default_partition: args.partition,
+        format: args.format,
+        delimiter: args.delimiter,
+        correction: args.correction,
+        dry_run: args.dry_run,
+        batch_size: args.batch_size.get(),
+    };
+    let db = app::open_database(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let summary = import::import_slurm(&db, &text, &options)
+        .await
+        .map_err(|e| e.to_string())?;
+    print!("{summary}");
+    if summary.is_clean() {
+        Ok(())
+    } else {
+        Err(format!(
+            "not everything was imported: {} skipped, {} rejected, {} unreadable lines",
+            summary.skipped.len(),
+            summary.rejected.len(),
+            summary.errors.len()
+        ))
     }
 }
 

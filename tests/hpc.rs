@@ -138,6 +138,19 @@ async fn all_tasks(db: &DatabaseConnection) -> Vec<tasks::Model> {
     rows
 }
 
+/// Adds a rollup row to the map of its coarser key (rows that differ only by
+/// submitter, user or group are summed); drops keys that sum to zero.
+fn sum_rows<K: Ord>(
+    mut map: BTreeMap<K, [i64; 2]>,
+    (key, value): (K, [i64; 2]),
+) -> BTreeMap<K, [i64; 2]> {
+    let entry = map.entry(key).or_default();
+    entry[0] += value[0];
+    entry[1] += value[1];
+    map.retain(|_, v| v.iter().any(|x| *x != 0));
+    map
+}
+
 /// Every HPC rollup equals what the computed tasks add up to.
 pub async fn assert_hpc_rollups_consistent(db: &DatabaseConnection) {
     let jobs: BTreeMap<i64, jobs::Model> = jobs::Entity::find()
@@ -207,8 +220,7 @@ pub async fn assert_hpc_rollups_consistent(db: &DatabaseConnection) {
                 [r.usage_milli, r.task_count],
             )
         })
-        .filter(|(_, v)| v.iter().any(|x| *x != 0))
-        .collect();
+        .fold(BTreeMap::new(), sum_rows);
     assert_eq!(stored, daily, "hpc_usage_daily = Σ tasks");
     let stored: BTreeMap<_, _> = usage_daily::Entity::find()
         .all(db)
@@ -222,8 +234,7 @@ pub async fn assert_hpc_rollups_consistent(db: &DatabaseConnection) {
                 [r.quantity, r.record_count],
             )
         })
-        .filter(|(_, v)| v.iter().any(|x| *x != 0))
-        .collect();
+        .fold(BTreeMap::new(), sum_rows);
     assert_eq!(stored, by_day, "usage_daily = Σ tasks");
     let stored: BTreeMap<_, _> = usage_hourly::Entity::find()
         .all(db)
@@ -237,8 +248,7 @@ pub async fn assert_hpc_rollups_consistent(db: &DatabaseConnection) {
                 [r.quantity, r.record_count],
             )
         })
-        .filter(|(_, v)| v.iter().any(|x| *x != 0))
-        .collect();
+        .fold(BTreeMap::new(), sum_rows);
     assert_eq!(stored, by_hour, "usage_hourly = Σ tasks");
 }
 

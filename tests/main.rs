@@ -17,11 +17,14 @@ mod helpers;
 
 mod hpc;
 
+mod apel;
 mod auth;
 mod config;
 mod dn;
 mod entities;
+mod eosc;
 mod http;
+mod import;
 mod migrations;
 mod schema;
 mod storage;

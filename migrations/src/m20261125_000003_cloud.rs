@@ -238,8 +238,7 @@ impl MigrationTrait for Migration {
             .await?;
 
         // The snapshot that counts for a VM on a day: the one with the latest
-        // measurement time (APEL's LastCloudRecordPerDay). Per-day deltas are this
-        // day's snapshot minus the previous kept one.
+        // measurement time (APEL's LastCloudRecordPerDay), with that day's deltas.
         manager
             .create_table(
                 Table::create()
@@ -248,6 +247,13 @@ impl MigrationTrait for Migration {
                     .col(text("vm_uuid"))
                     .col(date("day"))
                     .col(reference("record_id"))
+                    // This day's usage: the kept snapshot's cumulative counters
+                    // minus those of the VM's previous kept snapshot (APEL's
+                    // per-day deltas). Summaries are sums of these rows.
+                    .col(big_integer("wall_delta").default(0))
+                    .col(big_integer("cpu_delta").default(0))
+                    .col(big_integer("network_inbound_delta").default(0))
+                    .col(big_integer("network_outbound_delta").default(0))
                     .foreign_key(&mut fk(
                         "cloud_vm_days",
                         "record_id",

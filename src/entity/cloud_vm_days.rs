@@ -17,6 +17,15 @@ pub struct Model {
     pub day: Date,
     /// The cloud record kept for the VM on the day.
     pub record_id: i64,
+    /// This day's wall time, seconds: the kept snapshot's minus the VM's
+    /// previous kept snapshot's.
+    pub wall_delta: i64,
+    /// This day's CPU time, seconds (same rule).
+    pub cpu_delta: i64,
+    /// This day's inbound network traffic (same rule; the producer's unit).
+    pub network_inbound_delta: i64,
+    /// This day's outbound network traffic (same rule).
+    pub network_outbound_delta: i64,
 }
 
 /// Relations of a VM day.

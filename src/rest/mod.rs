@@ -2,6 +2,7 @@
 //! error bodies) and nothing else: it parses the request, authenticates through
 //! [`crate::auth`], calls services and shapes the answer.
 
+pub mod apel;
 pub mod heappe;
 pub mod ingest;
 pub mod tally;

@@ -5,8 +5,11 @@
 
 pub mod batch;
 pub mod cloud;
+pub mod cloud_records;
+pub mod eosc;
 pub mod formulas;
 pub mod hpc;
+pub mod import;
 pub mod jobs;
 pub mod projects;
 pub mod rollup;
