@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait as _, JoinType, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait as _, JoinType, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _,
     QueryFilter as _, QueryOrder as _,
@@ -222,6 +222,7 @@ pub async fn load_message(
             )
         })
         .collect();
+    let mut replaced_before: HashMap<i64, cloud_records::Model> = HashMap::new();
     for (index, record) in records.iter().enumerate() {
         let at = |e: ApelError| e.with_record(index + 1);
         let start = record.start_time.ok_or_else(|| {
@@ -252,6 +253,9 @@ pub async fn load_message(
         match by_key.get(&key) {
             Some(old) if same_content(old, &row) => loaded.unchanged += 1,
             Some(old) => {
+                // Keep the content it replaces: its summary rows must be
+                // recomputed without it.
+                replaced_before.entry(old.id).or_insert_with(|| old.clone());
                 let mut replaced = row.clone();
                 replaced.id = Set(old.id);
                 replaced.created_at = Set(old.created_at);
@@ -267,7 +271,7 @@ pub async fn load_message(
         }
     }
     for vm in vms {
-        recount_vm(db, vm, now).await?;
+        recount_vm(db, vm, &replaced_before, now).await?;
     }
     Ok(loaded)
 }
@@ -369,6 +373,25 @@ struct SummaryKey {
 }
 
 impl SummaryKey {
+    /// The key's columns (all but the day) equal on `table`, whose CPU count
+    /// is read through `cpu_count` (records may hold NULL, summaries 0).
+    fn condition(&self, table: Alias, cpu_count: Expr) -> Condition {
+        let column = |name: &str| Expr::col((table.clone(), Alias::new(name)));
+        Condition::all()
+            .add(column("site_id").eq(self.site_id))
+            .add(column("cloud_service_id").eq(self.cloud_service_id))
+            .add(column("global_user_id").eq(self.global_user_id))
+            .add(column("vo_id").eq(self.vo_id))
+            .add(column("vo_group_id").eq(self.vo_group_id))
+            .add(column("vo_role_id").eq(self.vo_role_id))
+            .add(column("status").eq(self.status.clone()))
+            .add(column("cloud_type").eq(self.cloud_type.clone()))
+            .add(column("image_id").eq(self.image_id.clone()))
+            .add(cpu_count.eq(self.cpu_count))
+            .add(column("benchmark_type").eq(self.benchmark_type.clone()))
+            .add(column("benchmark").eq(self.benchmark))
+    }
+
     fn of(day: NaiveDate, r: &cloud_records::Model) -> Self {
         Self {
             day,
@@ -389,8 +412,14 @@ impl SummaryKey {
 }
 
 /// Recomputes a VM's counted days and deltas from all its snapshots; updates
-/// `cloud_vm_days`, the summary rows and usage rows that change.
-async fn recount_vm(db: &impl ConnectionTrait, vm: &str, now: DateTime<Utc>) -> Result<(), Error> {
+/// `cloud_vm_days`, the summary rows and usage rows that change. `replaced`
+/// holds, by id, the previous content of snapshots this message replaced.
+async fn recount_vm(
+    db: &impl ConnectionTrait,
+    vm: &str,
+    replaced: &HashMap<i64, cloud_records::Model>,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
     let snapshots = cloud_records::Entity::find()
         .filter(cloud_records::Column::VmUuid.eq(vm))
         .order_by_asc(cloud_records::Column::MeasurementTime)
@@ -447,12 +476,16 @@ async fn recount_vm(db: &impl ConnectionTrait, vm: &str, now: DateTime<Utc>) -> 
                 ],
             )
         });
-        if old_view.as_ref() == new {
+        let content_changed = old.is_some_and(|o| replaced.contains_key(&o.record_id));
+        if old_view.as_ref() == new && !content_changed {
             continue;
         }
         // The old contribution leaves, the new one arrives.
         if let Some(old) = old {
-            if let Some(record) = records.get(&old.record_id).copied() {
+            let before = replaced
+                .get(&old.record_id)
+                .or_else(|| records.get(&old.record_id).copied());
+            if let Some(record) = before {
                 touched.push(SummaryKey::of(day, record));
                 usage(
                     &mut usage_daily,
@@ -619,40 +652,17 @@ async fn resummarise(
             "disk",
         )
         .expr_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "vms")
-        .and_where(Expr::col((d.clone(), Alias::new("day"))).eq(key.day))
-        .and_where(Expr::col((r.clone(), Alias::new("site_id"))).eq(key.site_id))
-        .and_where(Expr::col((r.clone(), Alias::new("cloud_service_id"))).eq(key.cloud_service_id))
-        .and_where(Expr::col((r.clone(), Alias::new("global_user_id"))).eq(key.global_user_id))
-        .and_where(Expr::col((r.clone(), Alias::new("vo_id"))).eq(key.vo_id))
-        .and_where(Expr::col((r.clone(), Alias::new("vo_group_id"))).eq(key.vo_group_id))
-        .and_where(Expr::col((r.clone(), Alias::new("vo_role_id"))).eq(key.vo_role_id))
-        .and_where(Expr::col((r.clone(), Alias::new("status"))).eq(key.status.clone()))
-        .and_where(Expr::col((r.clone(), Alias::new("cloud_type"))).eq(key.cloud_type.clone()))
-        .and_where(Expr::col((r.clone(), Alias::new("image_id"))).eq(key.image_id.clone()))
-        .and_where(Expr::cust("COALESCE(r.cpu_count, 0)").eq(key.cpu_count))
-        .and_where(
-            Expr::col((r.clone(), Alias::new("benchmark_type"))).eq(key.benchmark_type.clone()),
-        )
-        .and_where(Expr::col((r, Alias::new("benchmark"))).eq(key.benchmark));
+        .and_where(Expr::col((d, Alias::new("day"))).eq(key.day))
+        .cond_where(key.condition(r, Expr::cust("COALESCE(r.cpu_count, 0)")));
     let row = db.query_one(&select).await?;
     let vms = match &row {
         Some(row) => row.try_get::<i64>("", "vms")?,
         None => 0,
     };
+    let table = Alias::new("cloud_summaries_daily");
     let filter = cloud_summaries_daily::Entity::find()
         .filter(cloud_summaries_daily::Column::Day.eq(key.day))
-        .filter(cloud_summaries_daily::Column::SiteId.eq(key.site_id))
-        .filter(cloud_summaries_daily::Column::CloudServiceId.eq(key.cloud_service_id))
-        .filter(cloud_summaries_daily::Column::GlobalUserId.eq(key.global_user_id))
-        .filter(cloud_summaries_daily::Column::VoId.eq(key.vo_id))
-        .filter(cloud_summaries_daily::Column::VoGroupId.eq(key.vo_group_id))
-        .filter(cloud_summaries_daily::Column::VoRoleId.eq(key.vo_role_id))
-        .filter(cloud_summaries_daily::Column::Status.eq(key.status.clone()))
-        .filter(cloud_summaries_daily::Column::CloudType.eq(key.cloud_type.clone()))
-        .filter(cloud_summaries_daily::Column::ImageId.eq(key.image_id.clone()))
-        .filter(cloud_summaries_daily::Column::CpuCount.eq(key.cpu_count))
-        .filter(cloud_summaries_daily::Column::BenchmarkType.eq(key.benchmark_type.clone()))
-        .filter(cloud_summaries_daily::Column::Benchmark.eq(key.benchmark));
+        .filter(key.condition(table.clone(), Expr::col((table, Alias::new("cpu_count")))));
     let existing = filter.one(db).await?;
     let Some(row) = row.filter(|_| vms > 0) else {
         if let Some(existing) = existing {
