@@ -140,7 +140,9 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish
-    /// for at most `TALLY_SHUTDOWN_GRACE_SECS` before dropping them.
+    /// for at most `TALLY_SHUTDOWN_GRACE_SECS` before dropping them. The usage
+    /// recomputation worker (`TALLY_RECOMPUTE_POLL_SECS`) runs alongside and
+    /// stops with the server.
     ///
     /// # Errors
     /// The server's accept loop failed.
@@ -150,6 +152,13 @@ impl Application {
     ) -> std::io::Result<()> {
         let grace = self.state.config.shutdown_grace;
         let addr = self.listener.local_addr()?;
+        let worker = self.state.config.recompute_poll.map(|poll| {
+            crate::service::recompute::Worker::start(
+                self.state.db.clone(),
+                crate::service::recompute::instance_id(),
+                poll,
+            )
+        });
         let router = router(self.state);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
@@ -182,13 +191,17 @@ impl Application {
                 )
             }
         };
-        tokio::select! {
+        let result = tokio::select! {
             result = server => result,
             () = deadline => {
                 tracing::warn!(grace_secs = grace.as_secs(), "grace period over; dropping open connections");
                 Ok(())
             }
+        };
+        if let Some(worker) = worker {
+            worker.stop().await;
         }
+        result
     }
 }
 

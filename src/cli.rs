@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::domain::dn::Dn;
 use crate::entity::{buckets, projects, sites};
 use crate::error::Error;
-use crate::service::{cloud, import, users};
+use crate::service::{cloud, demo, import, users};
 
 /// Tally: the accounting of research computing.
 ///
@@ -40,7 +40,25 @@ pub enum Command {
     /// alive) and `/readyz` (the database answers, else 503). Stops on
     /// SIGINT/SIGTERM after in-flight requests finish (at most
     /// TALLY_SHUTDOWN_GRACE_SECS).
-    Serve,
+    Serve {
+        /// Load the demo data set first when the database holds no project,
+        /// and print the URL, the password of `demo-admin` and an admin token.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Load the demo data set (or, with --scale, benchmark data) and exit.
+    ///
+    /// Two projects with sub-projects and groups, two clusters with node
+    /// types and formulas (one replaced mid-period), 240 jobs with their tasks
+    /// over 3 months, a cloud site with 10 days of VM snapshots, an EOSC
+    /// provider with an installation and 60 days of metrics, and 3 buckets
+    /// with 60 days of hourly usage, all loaded through the ingestion
+    /// services. Refused when the database already holds projects.
+    Demo {
+        /// Multiply every volume by this (jobs, VMs, EOSC users, buckets).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        scale: u32,
+    },
     /// Apply pending migrations to TALLY_DATABASE_URL and exit.
     Migrate,
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
@@ -260,10 +278,13 @@ fn parse_ttl(text: &str) -> Result<u64, String> {
 /// A message for the operator.
 pub async fn run(command: Command, config: Config) -> Result<(), String> {
     match command {
-        Command::Serve => {
+        Command::Serve { demo } => {
             let application = Application::build(config)
                 .await
                 .map_err(|e| e.to_string())?;
+            if demo {
+                serve_demo(&application).await.map_err(|e| e.to_string())?;
+            }
             application
                 .run_until(app::shutdown_signal())
                 .await
@@ -277,6 +298,21 @@ pub async fn run(command: Command, config: Config) -> Result<(), String> {
             Ok(())
         }
         Command::Schema => Ok(()),
+        Command::Demo { scale } => {
+            let db = app::open_database(&config)
+                .await
+                .map_err(|e| e.to_string())?;
+            let summary = demo::load(&db, scale)
+                .await
+                .map_err(|e| format!("demo: {e}"))?;
+            print!("{summary}");
+            println!(
+                "\nTo log in: `tally serve --demo` creates the administrator `demo-admin` and prints\n\
+                 its password and a token; or create your own with `tally user add NAME --admin`\n\
+                 and `tally token --user NAME`."
+            );
+            Ok(())
+        }
         Command::User(command) => {
             let db = app::open_database(&config)
                 .await
@@ -306,6 +342,58 @@ pub async fn run(command: Command, config: Config) -> Result<(), String> {
         }
         Command::Import(ImportCommand::Slurm(args)) => import_slurm(&config, args).await,
     }
+}
+
+/// The administrator `tally serve --demo` creates.
+const DEMO_ADMIN: &str = "demo-admin";
+
+/// `tally serve --demo`: loads the demo into an empty database, (re)sets the
+/// password of `demo-admin` and prints how to use it, on standard output only
+/// (never in the logs).
+async fn serve_demo(application: &Application) -> Result<(), Error> {
+    let state = application.state();
+    let db = &state.db;
+    if demo::is_empty(db).await? {
+        println!("loading the demo data set…");
+        print!("{}", demo::load(db, 1).await?);
+    } else {
+        println!("the database already holds projects: the demo data set is not loaded");
+    }
+    let password = demo::random_password()?;
+    let admin = match users::find(db, DEMO_ADMIN).await {
+        Ok(user) => {
+            users::set_password(db, DEMO_ADMIN, &password).await?;
+            users::grant(db, DEMO_ADMIN, "system_admin", Scope::System).await?;
+            user
+        }
+        Err(Error::NotFound(_)) => users::add(db, DEMO_ADMIN, None, &password, true).await?,
+        Err(other) => return Err(other),
+    };
+    let token = state
+        .auth
+        .keys
+        .issue(admin.id, &admin.username, 7 * 86_400)
+        .map_err(|e| Error::internal(&e))?;
+    let scheme = if state.config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = application
+        .local_addr()
+        .map_or_else(|_| state.config.bind.to_string(), |a| a.to_string());
+    let today = chrono::Utc::now().date_naive();
+    let from = today - chrono::Duration::days(100);
+    println!(
+        "\nTally demo at {scheme}://{url}\n\
+         \x20 user:     {DEMO_ADMIN}\n\
+         \x20 password: {password}\n\
+         \x20 token (system administrator, valid 7 days):\n{token}\n\n\
+         Try:\n\
+         \x20 curl -H 'Authorization: Bearer {token}' \\\n\
+         \x20      '{scheme}://{url}/api/v1/usage?from={from}&to={today}'\n"
+    );
+    Ok(())
 }
 
 /// `tally import slurm`: prints the summary; an error when anything was not

@@ -68,6 +68,12 @@ pub const SETTINGS: &[Setting] = &[
         description: "On SIGINT/SIGTERM, how long in-flight requests may still run.",
     },
     Setting {
+        name: "TALLY_RECOMPUTE_POLL_SECS",
+        default: Some("5"),
+        description: "How often an idle instance looks for queued usage recomputations \
+                      (`docs/recompute.md`). `0`: this instance runs none.",
+    },
+    Setting {
         name: "TALLY_JWT_SECRET",
         default: None,
         description: "HS256 key of the tokens Tally issues (`tally token`), at least 32 bytes. \
@@ -190,6 +196,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Time in-flight requests get to finish after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Poll interval of the usage recomputation worker; `None`: no worker.
+    pub recompute_poll: Option<Duration>,
     /// Token settings.
     pub jwt: JwtConfig,
     /// Idle lifetime of a HEAppE session code.
@@ -320,6 +328,9 @@ impl Config {
                 "TALLY_SHUTDOWN_GRACE_SECS",
                 |_: &u64| true,
             )?),
+            recompute_poll: Some(parse(&get, "TALLY_RECOMPUTE_POLL_SECS", |_: &u64| true)?)
+                .filter(|secs| *secs > 0)
+                .map(Duration::from_secs),
             jwt: jwt_config(&get)?,
             session_code_ttl: Duration::from_secs(parse(
                 &get,

@@ -91,9 +91,27 @@ impl Error {
     }
 }
 
+/// A constraint violation that no call site named is still the client's
+/// doing, not a server failure: typically two requests writing the same new
+/// record at once. It becomes a 409 the client can retry; anything else
+/// from the database is internal.
 impl From<sea_orm::DbErr> for Error {
     fn from(error: sea_orm::DbErr) -> Self {
-        Self::internal(&error)
+        match error.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                tracing::info!(%error, "unique key violated");
+                Self::Conflict(
+                    "a concurrent request wrote the same record; retry the request".to_owned(),
+                )
+            }
+            Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
+                tracing::info!(%error, "foreign key violated");
+                Self::Conflict(
+                    "the request refers to a record that is missing or still in use".to_owned(),
+                )
+            }
+            _ => Self::internal(&error),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     // A `.env` file is optional; real environment variables take precedence.
     let _dotenv = dotenvy::dotenv();
-    let command = cli.command.unwrap_or(Command::Serve);
+    let command = cli.command.unwrap_or(Command::Serve { demo: false });
     if let Command::Schema = command {
         print!("{}", tally::graphql::sdl());
         return ExitCode::SUCCESS;

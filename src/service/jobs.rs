@@ -12,10 +12,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{LockType, OnConflict};
 use sea_orm::{
-    ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _,
-    QueryFilter as _,
+    ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, ConnectionTrait, DbBackend,
+    EntityTrait as _, QueryFilter as _, QuerySelect as _,
 };
 use serde::Deserialize;
 
@@ -193,12 +193,29 @@ struct TaskContent {
 
 /// A task's computed usage.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Usage {
-    status: &'static str,
-    milli: Option<i64>,
-    unit: Option<String>,
-    formula_id: Option<i64>,
-    error: Option<String>,
+pub(crate) struct Usage {
+    /// `pending`, `no_formula`, `error` or `computed`.
+    pub(crate) status: &'static str,
+    /// The usage in thousandths of `unit`, when computed.
+    pub(crate) milli: Option<i64>,
+    /// The formula's unit, when computed.
+    pub(crate) unit: Option<String>,
+    /// The formula version chosen, if any.
+    pub(crate) formula_id: Option<i64>,
+    /// Why no usage could be computed.
+    pub(crate) error: Option<String>,
+}
+
+impl Usage {
+    /// Writes this usage, computed at `now`, into a task row.
+    pub(crate) fn set_on(&self, row: &mut tasks::ActiveModel, now: DateTime<Utc>) {
+        row.usage_milli = Set(self.milli);
+        row.usage_unit = Set(self.unit.clone());
+        row.formula_id = Set(self.formula_id);
+        row.usage_status = Set(self.status.to_owned());
+        row.usage_error = Set(self.error.clone());
+        row.usage_computed_at = Set(Some(now));
+    }
 }
 
 fn check_times(
@@ -522,7 +539,7 @@ pub async fn ingest(
         // new state, add the new contribution.
         if let Some(stored) = stored {
             for task in &stored.tasks {
-                rollups.add(&resolved.cluster, &stored.job_dims(), task, -1);
+                rollups.add(resolved.cluster.id, &stored.job_dims(), task, -1);
             }
             let keep: HashSet<i32> = content.tasks.keys().copied().collect();
             let gone: Vec<i64> = stored
@@ -548,7 +565,8 @@ pub async fn ingest(
             let usage = compute(
                 &book,
                 node_aggregation.get(&task.node_type_id).copied().flatten(),
-                task,
+                task.start_time,
+                &task.parameters,
             );
             let previous = stored.and_then(|s| s.tasks.iter().find(|t| t.ordinal == *ordinal));
             let row = write_task(
@@ -562,7 +580,7 @@ pub async fn ingest(
                 now,
             )
             .await?;
-            rollups.add(&resolved.cluster, &dims, &row, 1);
+            rollups.add(resolved.cluster.id, &dims, &row, 1);
         }
     }
     if !report.accepted() {
@@ -628,8 +646,15 @@ async fn sub_project(
     Ok(id)
 }
 
-/// Computes a task's usage with the formula valid at its start.
-fn compute(book: &FormulaBook, aggregation: Option<i64>, task: &TaskContent) -> Usage {
+/// Computes the usage of a task that started at `start` on a node type of
+/// `aggregation`, with the formula valid at its start and the scheduler's
+/// `parameters` as variables.
+pub(crate) fn compute(
+    book: &FormulaBook,
+    aggregation: Option<i64>,
+    start: Option<DateTime<Utc>>,
+    parameters: &BTreeMap<String, String>,
+) -> Usage {
     let none = |status, error: Option<String>| Usage {
         status,
         milli: None,
@@ -637,10 +662,10 @@ fn compute(book: &FormulaBook, aggregation: Option<i64>, task: &TaskContent) -> 
         formula_id: None,
         error,
     };
-    if task.start_time.is_none() {
+    if start.is_none() {
         return none("pending", None);
     }
-    match book.choose(aggregation, task.start_time) {
+    match book.choose(aggregation, start) {
         Choice::None => none(
             "no_formula",
             Some("no formula is valid at the task's start".to_owned()),
@@ -652,7 +677,7 @@ fn compute(book: &FormulaBook, aggregation: Option<i64>, task: &TaskContent) -> 
             formula_id: Some(row.id),
             error: Some(format!("formula {} does not parse: {reason}", row.id)),
         },
-        Choice::Formula(row, formula) => match formula.evaluate(&task.parameters).map(to_milli) {
+        Choice::Formula(row, formula) => match formula.evaluate(parameters).map(to_milli) {
             Ok(Some(milli)) => Usage {
                 status: "computed",
                 milli: Some(milli),
@@ -713,12 +738,7 @@ async fn write_task(
     row.allocated_nodes = Set(task.allocated_nodes);
     row.allocated_gpus = Set(task.allocated_gpus);
     row.allocated_seconds = Set(task.allocated_seconds);
-    row.usage_milli = Set(usage.milli);
-    row.usage_unit = Set(usage.unit.clone());
-    row.formula_id = Set(usage.formula_id);
-    row.usage_status = Set(usage.status.to_owned());
-    row.usage_error = Set(usage.error.clone());
-    row.usage_computed_at = Set(Some(now));
+    usage.set_on(&mut row, now);
     row.updated_at = Set(now);
     let saved = match previous {
         Some(previous) => {
@@ -755,21 +775,28 @@ struct Stored {
 }
 
 /// The job-level dimensions of a task's usage.
-struct JobDims {
+pub(crate) struct JobDims {
     project_id: i64,
     sub_project_id: Option<i64>,
     submitter_id: Option<i64>,
     group_id: Option<i64>,
 }
 
+impl JobDims {
+    /// The dimensions of a stored job.
+    pub(crate) fn of(job: &jobs::Model) -> Self {
+        Self {
+            project_id: job.project_id,
+            sub_project_id: job.sub_project_id,
+            submitter_id: job.submitter_id,
+            group_id: job.group_id,
+        }
+    }
+}
+
 impl Stored {
     fn job_dims(&self) -> JobDims {
-        JobDims {
-            project_id: self.job.project_id,
-            sub_project_id: self.job.sub_project_id,
-            submitter_id: self.job.submitter_id,
-            group_id: self.job.group_id,
-        }
+        JobDims::of(&self.job)
     }
 }
 
@@ -784,15 +811,22 @@ async fn load_existing(
         .map(|j| (j.scheduler_job_id.clone(), j.submit_time))
         .collect();
     let mut found: HashMap<(String, DateTime<Utc>), Stored> = HashMap::new();
+    // On PostgreSQL the stored jobs and tasks are locked until the batch
+    // commits: a concurrent batch for the same jobs, or a recomputation chunk,
+    // waits and then reads what this one wrote, so no contribution is removed
+    // twice. (SQLite has one writer at a time.)
+    let lock = db.get_database_backend() == DbBackend::Postgres;
     for chunk in inputs.chunks(500) {
-        let rows = jobs::Entity::find()
+        let mut select = jobs::Entity::find()
             .filter(jobs::Column::ClusterId.eq(cluster_id))
             .filter(
                 jobs::Column::SchedulerJobId
                     .is_in(chunk.iter().map(|j| j.scheduler_job_id.as_str())),
-            )
-            .all(db)
-            .await?;
+            );
+        if lock {
+            select = select.lock(LockType::Update);
+        }
+        let rows = select.all(db).await?;
         let rows: Vec<jobs::Model> = rows
             .into_iter()
             .filter(|j| wanted.contains(&(j.scheduler_job_id.clone(), j.submit_time)))
@@ -801,10 +835,11 @@ async fn load_existing(
             continue;
         }
         let ids: Vec<i64> = rows.iter().map(|j| j.id).collect();
-        let task_rows = tasks::Entity::find()
-            .filter(tasks::Column::JobId.is_in(ids))
-            .all(db)
-            .await?;
+        let mut task_select = tasks::Entity::find().filter(tasks::Column::JobId.is_in(ids));
+        if lock {
+            task_select = task_select.lock(LockType::Update);
+        }
+        let task_rows = task_select.all(db).await?;
         let task_ids: Vec<i64> = task_rows.iter().map(|t| t.id).collect();
         let mut parameters: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
         for ids in task_ids.chunks(500) {
@@ -872,7 +907,7 @@ async fn load_existing(
 
 /// Rollup deltas of HPC usage.
 #[derive(Default)]
-struct RollupDeltas {
+pub(crate) struct RollupDeltas {
     daily: Deltas,
     usage_daily: Deltas,
     usage_hourly: Deltas,
@@ -880,7 +915,7 @@ struct RollupDeltas {
 
 impl RollupDeltas {
     /// Adds (`sign` = 1) or removes (`sign` = -1) a task's contribution.
-    fn add(&mut self, cluster: &clusters::Model, job: &JobDims, task: &tasks::Model, sign: i64) {
+    pub(crate) fn add(&mut self, cluster_id: i64, job: &JobDims, task: &tasks::Model, sign: i64) {
         let (Some(milli), Some(unit), Some(node_type)) =
             (task.usage_milli, &task.usage_unit, task.node_type_id)
         else {
@@ -912,7 +947,7 @@ impl RollupDeltas {
             self.daily.add(
                 Key(vec![
                     job.project_id.into(),
-                    cluster.id.into(),
+                    cluster_id.into(),
                     node_type.into(),
                     job.sub_project_id.unwrap_or(0).into(),
                     job.submitter_id.unwrap_or(0).into(),
@@ -924,7 +959,12 @@ impl RollupDeltas {
         }
     }
 
-    async fn apply(&mut self, db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), Error> {
+    /// Writes the deltas into the three rollups, then forgets them.
+    pub(crate) async fn apply(
+        &mut self,
+        db: &impl ConnectionTrait,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
         self.daily.apply(db, &HPC_DAILY, now).await?;
         self.usage_daily.apply(db, &USAGE_DAILY, now).await?;
         self.usage_hourly.apply(db, &USAGE_HOURLY, now).await

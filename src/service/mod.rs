@@ -6,12 +6,14 @@
 pub mod batch;
 pub mod cloud;
 pub mod cloud_records;
+pub mod demo;
 pub mod eosc;
 pub mod formulas;
 pub mod hpc;
 pub mod import;
 pub mod jobs;
 pub mod projects;
+pub mod recompute;
 pub mod rollup;
 pub mod storage;
 pub mod usage;
