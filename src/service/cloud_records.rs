@@ -27,7 +27,7 @@ use sea_orm::{
 use sha2::{Digest as _, Sha256};
 
 use super::rollup::{Deltas, Key};
-use super::storage::{USAGE_DAILY, USAGE_HOURLY};
+use super::usage::{USAGE_DAILY, USAGE_HOURLY};
 use crate::domain::apel::{ApelError, CloudRecord, parse_message};
 use crate::domain::usage::hour_of;
 use crate::entity::{apel_messages, cloud_records, cloud_summaries_daily, cloud_vm_days, vos};
@@ -623,37 +623,24 @@ async fn resummarise(
         )
         .expr_as(Expr::cust("MIN(r.start_time)"), "earliest")
         .expr_as(Expr::cust("MAX(r.start_time)"), "latest")
-        .expr_as(
-            Expr::cust("CAST(COALESCE(SUM(d.wall_delta), 0) AS BIGINT)"),
-            "wall",
-        )
-        .expr_as(
-            Expr::cust("CAST(COALESCE(SUM(d.cpu_delta), 0) AS BIGINT)"),
-            "cpu",
-        )
-        .expr_as(
-            Expr::cust("CAST(COALESCE(SUM(d.network_inbound_delta), 0) AS BIGINT)"),
-            "net_in",
-        )
-        .expr_as(
-            Expr::cust("CAST(COALESCE(SUM(d.network_outbound_delta), 0) AS BIGINT)"),
-            "net_out",
-        )
-        .expr_as(
-            Expr::cust("CAST(COALESCE(SUM(r.public_ip_count), 0) AS BIGINT)"),
-            "public_ips",
-        )
-        .expr_as(
-            Expr::cust("CAST(COALESCE(SUM(r.memory), 0) AS BIGINT)"),
-            "memory",
-        )
-        .expr_as(
-            Expr::cust("CAST(COALESCE(SUM(r.disk), 0) AS BIGINT)"),
-            "disk",
-        )
         .expr_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "vms")
         .and_where(Expr::col((d, Alias::new("day"))).eq(key.day))
         .cond_where(key.condition(r, Expr::cust("COALESCE(r.cpu_count, 0)")));
+    // Integer sums (PostgreSQL's SUM(bigint) is numeric; NULL when nothing).
+    for (column, alias) in [
+        ("d.wall_delta", "wall"),
+        ("d.cpu_delta", "cpu"),
+        ("d.network_inbound_delta", "net_in"),
+        ("d.network_outbound_delta", "net_out"),
+        ("r.public_ip_count", "public_ips"),
+        ("r.memory", "memory"),
+        ("r.disk", "disk"),
+    ] {
+        select.expr_as(
+            Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS BIGINT)")),
+            alias,
+        );
+    }
     let row = db.query_one(&select).await?;
     let vms = match &row {
         Some(row) => row.try_get::<i64>("", "vms")?,

@@ -102,7 +102,7 @@ use serde_json::Value;
 
 use super::batch::{RejectionKind, Report};
 use super::rollup::{Deltas, Key};
-use super::storage::{USAGE_DAILY, USAGE_HOURLY};
+use super::usage::{USAGE_DAILY, USAGE_HOURLY};
 use crate::auth::ProjectScope;
 use crate::entity::{
     eosc_metric_daily, installations, metric_definitions, metrics, unit_types, usage_daily,

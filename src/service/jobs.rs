@@ -22,7 +22,7 @@ use serde::Deserialize;
 use super::batch::{RejectionKind, Report};
 use super::formulas::{Choice, FormulaBook};
 use super::rollup::{Deltas, Key, Rollup};
-use super::storage::{USAGE_DAILY, USAGE_HOURLY};
+use super::usage::{USAGE_DAILY, USAGE_HOURLY};
 use crate::auth::ProjectScope;
 use crate::domain::formula::to_milli;
 use crate::domain::usage::{JobState, spread_over_hours};

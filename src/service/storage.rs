@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::batch::{RejectionKind, Report};
 use super::rollup::{Deltas, Key, Rollup};
+use super::usage::{USAGE_DAILY, USAGE_HOURLY};
 use crate::auth::ProjectScope;
 use crate::entity::{bucket_usage_hourly, buckets, projects};
 use crate::error::Error;
@@ -155,44 +156,6 @@ pub const MONTHLY: Rollup = Rollup {
     extra: &["project_id"],
     sums: DAILY.sums,
     nonnegative: DAILY.nonnegative,
-};
-
-/// The cross-source rollups (`usage_daily`, `usage_hourly`).
-pub const USAGE_DAILY: Rollup = Rollup {
-    table: "usage_daily",
-    keys: &[
-        "project_id",
-        "source",
-        "resource_kind",
-        "resource_id",
-        "user_key",
-        "group_key",
-        "unit",
-        "scale",
-        "day",
-    ],
-    extra: &[],
-    sums: &["quantity", "record_count"],
-    nonnegative: &["record_count"],
-};
-
-/// See [`USAGE_DAILY`].
-pub const USAGE_HOURLY: Rollup = Rollup {
-    table: "usage_hourly",
-    keys: &[
-        "project_id",
-        "source",
-        "resource_kind",
-        "resource_id",
-        "user_key",
-        "group_key",
-        "unit",
-        "scale",
-        "hour",
-    ],
-    extra: &[],
-    sums: &["quantity", "record_count"],
-    nonnegative: &["record_count"],
 };
 
 /// The first day of `day`'s month.

@@ -9,9 +9,48 @@ use sea_orm::{
     QueryOrder as _, QuerySelect as _,
 };
 
+use super::rollup::Rollup;
 use crate::auth::ProjectScope;
 use crate::entity::usage_daily;
 use crate::error::Error;
+
+/// The cross-source rollups (`usage_daily`, `usage_hourly`).
+pub const USAGE_DAILY: Rollup = Rollup {
+    table: "usage_daily",
+    keys: &[
+        "project_id",
+        "source",
+        "resource_kind",
+        "resource_id",
+        "user_key",
+        "group_key",
+        "unit",
+        "scale",
+        "day",
+    ],
+    extra: &[],
+    sums: &["quantity", "record_count"],
+    nonnegative: &["record_count"],
+};
+
+/// See [`USAGE_DAILY`].
+pub const USAGE_HOURLY: Rollup = Rollup {
+    table: "usage_hourly",
+    keys: &[
+        "project_id",
+        "source",
+        "resource_kind",
+        "resource_id",
+        "user_key",
+        "group_key",
+        "unit",
+        "scale",
+        "hour",
+    ],
+    extra: &[],
+    sums: &["quantity", "record_count"],
+    nonnegative: &["record_count"],
+};
 
 /// Usage of one project from one source in one unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
