@@ -24,6 +24,7 @@ mod demo;
 mod dn;
 mod entities;
 mod eosc;
+mod graphql;
 mod http;
 mod import;
 mod migrations;

@@ -1,18 +1,50 @@
 //! What every resolver can reach: the application and the caller.
 
 use async_graphql::{Context, ErrorExtensions as _};
+use sea_orm::DatabaseConnection;
 
+use super::loader::{Loaders, loaders};
 use crate::app::AppState;
-use crate::auth::{Caller, Principal};
+use crate::auth::{Caller, Principal, ProjectScope};
 use crate::error::Error;
 
 /// Per-request data attached to every GraphQL execution.
-#[derive(Clone)]
 pub struct RequestContext {
     /// The application.
     pub state: AppState,
     /// Who is asking.
     pub caller: Caller,
+    /// The database the request reads.
+    pub(crate) db: DatabaseConnection,
+    /// The request's data loaders, reading as the caller.
+    pub(crate) loaders: Loaders,
+}
+
+impl RequestContext {
+    /// The context of a request by `caller`.
+    #[must_use]
+    pub fn new(state: AppState, caller: Caller) -> Self {
+        let db = state.db.clone();
+        Self::reading(state, caller, db)
+    }
+
+    /// The context of a request by `caller` that reads `db` (e.g. a
+    /// connection with a statement counter).
+    #[must_use]
+    pub fn reading(state: AppState, caller: Caller, db: DatabaseConnection) -> Self {
+        let scope = caller
+            .principal()
+            .map_or(ProjectScope::Only(Default::default()), |p| {
+                p.visible_projects()
+            });
+        let loaders = loaders(db.clone(), scope);
+        Self {
+            state,
+            caller,
+            db,
+            loaders,
+        }
+    }
 }
 
 /// Shortcuts on async-graphql's [`Context`].

@@ -5,9 +5,16 @@
 //! it is stale (regenerate it with `cargo run -- schema > schema.graphql`).
 
 mod context;
+mod filter;
+mod hpc;
 mod id;
+mod loader;
+mod node;
 mod object;
+mod page;
 mod query;
+mod storage;
+mod usage;
 
 use async_graphql::{EmptyMutation, EmptySubscription, ErrorExtensions as _, Schema};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
@@ -64,10 +71,7 @@ pub(crate) async fn handler(
                 .into_response();
         }
     };
-    let context = RequestContext {
-        state: state.clone(),
-        caller,
-    };
+    let context = RequestContext::new(state.clone(), caller);
     GraphQLResponse::from(
         state
             .schema

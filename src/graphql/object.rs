@@ -1,11 +1,40 @@
 //! GraphQL object types.
 
-use async_graphql::{ID, Object, SimpleObject};
-use chrono::NaiveDate;
+use std::sync::Arc;
 
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::NaiveDate;
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{
+    ColumnTrait as _, EntityTrait as _, QueryFilter as _, QuerySelect as _, QueryTrait as _,
+};
+
+use super::hpc::{
+    Cluster, Group, Job, JobArgs, JobFilter, JobOrder, JobState, SubProject, by,
+    project_clusters_base, project_jobs_base, scope,
+};
 use super::id::GlobalId;
+use super::loader::{BaseFn, Conn, ListSpec, connection};
+use super::page::{Kind, PageArgs};
+use super::storage::{Bucket, project_buckets_base};
+use super::usage::{Level, Period, UsageAmount, total_usage};
 use crate::auth::Principal;
-use crate::entity::projects;
+use crate::entity::{projects, sub_projects, user_groups};
+
+/// The Relay arguments of a list field.
+fn page(
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> PageArgs {
+    PageArgs {
+        first,
+        after,
+        last,
+        before,
+    }
+}
 
 /// A project: the unit usage is accounted to, across all four sources.
 pub(crate) struct Project(pub(crate) projects::Model);
@@ -14,7 +43,7 @@ pub(crate) struct Project(pub(crate) projects::Model);
 #[Object]
 impl Project {
     /// Opaque global id.
-    async fn id(&self) -> ID {
+    pub(crate) async fn id(&self) -> ID {
         GlobalId::encode("Project", self.0.id)
     }
 
@@ -46,6 +75,149 @@ impl Project {
     /// The unit the project's HPC usage is labelled in: `node_hour` or `core_hour`.
     async fn usage_type(&self) -> &str {
         &self.0.usage_type
+    }
+
+    /// Its sub-projects, by identifier.
+    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    async fn sub_projects(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
+        #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
+        #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
+    ) -> async_graphql::Result<Conn<SubProject>> {
+        let base: BaseFn = Arc::new(|parents: &[i64], _: &[i64]| {
+            sub_projects::Entity::find()
+                .filter(sub_projects::Column::ProjectId.is_in(parents.iter().copied()))
+                .column_as(sub_projects::Column::ProjectId, "parent_key")
+                .column_as(Expr::val(0_i64), "parent_ctx")
+                .into_query()
+        });
+        let spec = ListSpec::new(
+            "Project.subProjects",
+            "",
+            "SubProject",
+            base,
+            Condition::all(),
+            by("identifier", Kind::Text),
+            &page(first, after, last, before),
+        )?;
+        connection(ctx, spec, (self.0.id, 0), SubProject).await
+    }
+
+    /// Its user groups, by name.
+    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    async fn groups(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
+        #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
+        #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
+    ) -> async_graphql::Result<Conn<Group>> {
+        let base: BaseFn = Arc::new(|parents: &[i64], _: &[i64]| {
+            user_groups::Entity::find()
+                .filter(user_groups::Column::ProjectId.is_in(parents.iter().copied()))
+                .column_as(user_groups::Column::ProjectId, "parent_key")
+                .column_as(Expr::val(0_i64), "parent_ctx")
+                .into_query()
+        });
+        let spec = ListSpec::new(
+            "Project.groups",
+            "",
+            "Group",
+            base,
+            Condition::all(),
+            by("name", Kind::Text),
+            &page(first, after, last, before),
+        )?;
+        connection(ctx, spec, (self.0.id, 0), Group).await
+    }
+
+    /// The clusters the project may use, by name; their lists and totals show
+    /// only this project.
+    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    async fn clusters(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
+        #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
+        #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
+    ) -> async_graphql::Result<Conn<Cluster>> {
+        let spec = ListSpec::new(
+            "Project.clusters",
+            "",
+            "Cluster",
+            project_clusters_base(),
+            Condition::all(),
+            by("name", Kind::Text),
+            &page(first, after, last, before),
+        )?;
+        let project = Some(self.0.id);
+        connection(ctx, spec, (self.0.id, 0), |row| Cluster { row, project }).await
+    }
+
+    /// The project's jobs on every cluster.
+    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
+    async fn jobs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Jobs that started in this period.")] period: Option<Period>,
+        #[graphql(desc = "Jobs of these sub-projects.")] sub_projects: Option<Vec<ID>>,
+        #[graphql(desc = "Jobs in these states.")] states: Option<Vec<JobState>>,
+        filter: Option<JobFilter>,
+        #[graphql(desc = "Sort keys (default: newest submitted first); ties by id.")]
+        order_by: Option<Vec<JobOrder>>,
+        #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
+        #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
+        #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
+    ) -> async_graphql::Result<Conn<Job>> {
+        let args = JobArgs {
+            page: page(first, after, last, before),
+            period,
+            sub_projects,
+            states,
+            filter,
+            order_by,
+        };
+        let spec = args.spec("Project.jobs", project_jobs_base(scope(ctx)?))?;
+        connection(ctx, spec, (self.0.id, 0), Job).await
+    }
+
+    /// The project's storage buckets, by name.
+    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    async fn buckets(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
+        #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
+        #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
+    ) -> async_graphql::Result<Conn<Bucket>> {
+        let spec = ListSpec::new(
+            "Project.buckets",
+            "",
+            "Bucket",
+            project_buckets_base(scope(ctx)?),
+            Condition::all(),
+            by("name", Kind::Text),
+            &page(first, after, last, before),
+        )?;
+        connection(ctx, spec, (self.0.id, 0), Bucket).await
+    }
+
+    /// The project's usage over `period` from every source, one amount per
+    /// source and unit.
+    async fn total_usage(
+        &self,
+        ctx: &Context<'_>,
+        period: Period,
+    ) -> async_graphql::Result<Vec<UsageAmount>> {
+        total_usage(ctx, Level::Project, self.0.id, period).await
     }
 }
 

@@ -1,0 +1,263 @@
+//! Storage objects: buckets and their usage per hour, day or month.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
+use sea_orm::{QuerySelect as _, QueryTrait as _};
+
+use super::context::ContextExt as _;
+use super::id::GlobalId;
+use super::loader::{BaseFn, Db, gql};
+use super::usage::{Level, MAX_POINTS, Period, UsageAmount, total_usage};
+use crate::auth::ProjectScope;
+use crate::entity::{bucket_usage_daily, bucket_usage_hourly, bucket_usage_monthly, buckets};
+use crate::error::Error;
+
+/// The grain of a bucket's usage report.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Granularity {
+    /// One row per hour (the raw samples).
+    Hour,
+    /// One row per UTC day.
+    Day,
+    /// One row per calendar month (UTC).
+    Month,
+}
+
+/// A bucket's usage over one hour, day or month.
+#[derive(SimpleObject, Clone, Debug)]
+pub(crate) struct BucketUsage {
+    /// The first instant of the interval.
+    start: DateTime<Utc>,
+    /// The end of the interval (excluded).
+    end: DateTime<Utc>,
+    /// Storage held, in byte-hours.
+    byte_hours: i64,
+    /// Objects added minus objects removed.
+    object_delta: i64,
+    /// Write operations.
+    writes: i64,
+    /// Delete operations.
+    deletes: i64,
+    /// Bytes written.
+    bytes_written: i64,
+    /// Bytes deleted.
+    bytes_deleted: i64,
+}
+
+fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+}
+
+/// The usage of one bucket at one grain over a period.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct BucketUsageKey {
+    bucket: i64,
+    granularity: Granularity,
+    period: Period,
+}
+
+impl Loader<BucketUsageKey> for Db {
+    type Value = Vec<BucketUsage>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[BucketUsageKey],
+    ) -> Result<HashMap<BucketUsageKey, Vec<BucketUsage>>, async_graphql::Error> {
+        let mut groups: HashMap<(Granularity, Period), Vec<i64>> = HashMap::new();
+        for key in keys {
+            groups
+                .entry((key.granularity, key.period))
+                .or_default()
+                .push(key.bucket);
+        }
+        let mut answer: HashMap<BucketUsageKey, Vec<BucketUsage>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for ((granularity, period), ids) in groups {
+            let (from, to) = period.instants()?;
+            let rows: Vec<(i64, BucketUsage)> = match granularity {
+                Granularity::Hour => bucket_usage_hourly::Entity::find()
+                    .filter(bucket_usage_hourly::Column::BucketId.is_in(ids))
+                    .filter(bucket_usage_hourly::Column::Hour.gte(from))
+                    .filter(bucket_usage_hourly::Column::Hour.lt(to))
+                    .order_by_asc(bucket_usage_hourly::Column::BucketId)
+                    .order_by_asc(bucket_usage_hourly::Column::Hour)
+                    .all(&self.db)
+                    .await
+                    .map_err(|e| gql(e.into()))?
+                    .into_iter()
+                    .map(|r| {
+                        (
+                            r.bucket_id,
+                            BucketUsage {
+                                start: r.hour,
+                                end: r.hour + chrono::Duration::hours(1),
+                                byte_hours: r.byte_hours,
+                                object_delta: r.object_delta,
+                                writes: r.writes,
+                                deletes: r.deletes,
+                                bytes_written: r.bytes_written,
+                                bytes_deleted: r.bytes_deleted,
+                            },
+                        )
+                    })
+                    .collect(),
+                Granularity::Day => bucket_usage_daily::Entity::find()
+                    .filter(bucket_usage_daily::Column::BucketId.is_in(ids))
+                    .filter(bucket_usage_daily::Column::Day.gte(period.from))
+                    .filter(bucket_usage_daily::Column::Day.lte(period.to))
+                    .order_by_asc(bucket_usage_daily::Column::BucketId)
+                    .order_by_asc(bucket_usage_daily::Column::Day)
+                    .all(&self.db)
+                    .await
+                    .map_err(|e| gql(e.into()))?
+                    .into_iter()
+                    .map(|r| {
+                        (
+                            r.bucket_id,
+                            BucketUsage {
+                                start: midnight(r.day),
+                                end: midnight(r.day.succ_opt().unwrap_or(r.day)),
+                                byte_hours: r.byte_hours,
+                                object_delta: r.object_delta,
+                                writes: r.writes,
+                                deletes: r.deletes,
+                                bytes_written: r.bytes_written,
+                                bytes_deleted: r.bytes_deleted,
+                            },
+                        )
+                    })
+                    .collect(),
+                Granularity::Month => bucket_usage_monthly::Entity::find()
+                    .filter(bucket_usage_monthly::Column::BucketId.is_in(ids))
+                    .filter(
+                        bucket_usage_monthly::Column::Month
+                            .gte(crate::service::storage::month_of(period.from)),
+                    )
+                    .filter(bucket_usage_monthly::Column::Month.lte(period.to))
+                    .order_by_asc(bucket_usage_monthly::Column::BucketId)
+                    .order_by_asc(bucket_usage_monthly::Column::Month)
+                    .all(&self.db)
+                    .await
+                    .map_err(|e| gql(e.into()))?
+                    .into_iter()
+                    .map(|r| {
+                        let next = r
+                            .month
+                            .checked_add_months(chrono::Months::new(1))
+                            .unwrap_or(r.month);
+                        (
+                            r.bucket_id,
+                            BucketUsage {
+                                start: midnight(r.month),
+                                end: midnight(next),
+                                byte_hours: r.byte_hours,
+                                object_delta: r.object_delta,
+                                writes: r.writes,
+                                deletes: r.deletes,
+                                bytes_written: r.bytes_written,
+                                bytes_deleted: r.bytes_deleted,
+                            },
+                        )
+                    })
+                    .collect(),
+            };
+            for (bucket, row) in rows {
+                answer
+                    .entry(BucketUsageKey {
+                        bucket,
+                        granularity,
+                        period,
+                    })
+                    .or_default()
+                    .push(row);
+            }
+        }
+        Ok(answer)
+    }
+}
+
+/// A storage bucket and the project it is accounted to.
+pub(crate) struct Bucket(pub(crate) buckets::Model);
+
+/// A storage bucket and the project it is accounted to.
+#[Object]
+impl Bucket {
+    /// Opaque global id.
+    pub(crate) async fn id(&self) -> ID {
+        GlobalId::encode("Bucket", self.0.id)
+    }
+
+    /// Its unique name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The owner's name, as the storage system reports it.
+    async fn owner_name(&self) -> &str {
+        &self.0.owner_name
+    }
+
+    /// The storage class.
+    async fn storage_class(&self) -> &str {
+        &self.0.storage_class
+    }
+
+    /// Its usage over `period` (whole UTC days), one row per hour, day or
+    /// month that has samples. Hourly reports hold at most 10,000 rows.
+    async fn usage(
+        &self,
+        ctx: &Context<'_>,
+        granularity: Granularity,
+        period: Period,
+    ) -> async_graphql::Result<Vec<BucketUsage>> {
+        let (from, to) = period.instants()?;
+        if granularity == Granularity::Hour
+            && (to - from).num_hours() > i64::try_from(MAX_POINTS).unwrap_or(i64::MAX)
+        {
+            return Err(gql(Error::LimitExceeded(format!(
+                "an hourly report covers at most {MAX_POINTS} hours"
+            ))));
+        }
+        Ok(ctx
+            .request()?
+            .loaders
+            .load_one(BucketUsageKey {
+                bucket: self.0.id,
+                granularity,
+                period,
+            })
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Usage over `period`, one amount per unit (byte-hours).
+    async fn total_usage(
+        &self,
+        ctx: &Context<'_>,
+        period: Period,
+    ) -> async_graphql::Result<Vec<UsageAmount>> {
+        total_usage(ctx, Level::Bucket, self.0.id, period).await
+    }
+}
+
+/// Buckets of the parent projects (scope applied).
+pub(crate) fn project_buckets_base(scope: ProjectScope) -> BaseFn {
+    Arc::new(move |parents: &[i64], _: &[i64]| {
+        scope
+            .apply(
+                buckets::Entity::find()
+                    .filter(buckets::Column::ProjectId.is_in(parents.iter().copied()))
+                    .column_as(buckets::Column::ProjectId, "parent_key")
+                    .column_as(Expr::val(0_i64), "parent_ctx"),
+                buckets::Column::ProjectId,
+            )
+            .into_query()
+    })
+}
