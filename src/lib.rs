@@ -22,6 +22,7 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 pub mod graphql;
+pub mod playground;
 pub mod rest;
 pub mod service;
 pub mod telemetry;
