@@ -19,11 +19,7 @@ fn main() {
             .filter_map(|entry| {
                 let name = entry.file_name().into_string().ok()?;
                 let stem = name.strip_suffix(".graphql")?;
-                entry
-                    .file_type()
-                    .ok()?
-                    .is_file()
-                    .then(|| stem.to_owned())
+                entry.file_type().ok()?.is_file().then(|| stem.to_owned())
             })
             .collect(),
         Err(error) => panic!("cannot read {}: {error}", dir.display()),

@@ -219,7 +219,11 @@ async fn page(State(state): State<AppState>) -> Response {
 /// (and, without local assets, the CDN), requests only to Tally, no framing.
 /// GraphiQL sets inline styles, hence `'unsafe-inline'` for styles only.
 fn content_security_policy(local: bool) -> String {
-    let cdn = if local { String::new() } else { format!(" {CDN}") };
+    let cdn = if local {
+        String::new()
+    } else {
+        format!(" {CDN}")
+    };
     format!(
         "default-src 'none'; script-src 'self'{cdn}; style-src 'self' 'unsafe-inline'{cdn}; \
          img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; \
@@ -235,10 +239,7 @@ pub fn render(local: bool) -> String {
     let mut scripts = String::new();
     for vendored in VENDORED {
         let tag = if local {
-            let url = format!(
-                "playground/assets/{}?v={}",
-                vendored.name, vendored.version
-            );
+            let url = format!("playground/assets/{}?v={}", vendored.name, vendored.version);
             if vendored.name.ends_with(".css") {
                 format!("<link rel=\"stylesheet\" href=\"{url}\">\n")
             } else {

@@ -27,6 +27,7 @@ mod eosc;
 mod http;
 mod import;
 mod migrations;
+mod playground;
 mod recompute;
 mod schema;
 mod storage;
