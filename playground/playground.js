@@ -71,6 +71,7 @@
   showTokenState();
 
   if (!window.React || !window.ReactDOM || !window.GraphiQL) {
+    mount.className = 'tally-failed';
     mount.textContent =
       'GraphiQL could not be loaded: see the notice above, or run `npm ci --prefix playground` ' +
       'where Tally runs.';
