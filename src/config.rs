@@ -74,6 +74,14 @@ pub const SETTINGS: &[Setting] = &[
                       (`docs/recompute.md`). `0`: this instance runs none.",
     },
     Setting {
+        name: "TALLY_PLAYGROUND_ASSETS",
+        default: Some(DEFAULT_PLAYGROUND_ASSETS),
+        description: "The `node_modules` directory that `npm ci --prefix playground` fills with \
+                      GraphiQL, served at `/playground` (`docs/playground.md`); relative to the \
+                      working directory. Looked at on every request: without it the page loads \
+                      GraphiQL from a CDN.",
+    },
+    Setting {
         name: "TALLY_JWT_SECRET",
         default: None,
         description: "HS256 key of the tokens Tally issues (`tally token`), at least 32 bytes. \
@@ -153,6 +161,10 @@ pub const SETTINGS: &[Setting] = &[
 /// database driver's notices only from `warn`.
 pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
 
+/// Where the playground's GraphiQL files are when `TALLY_PLAYGROUND_ASSETS` is
+/// unset: the `node_modules` that `npm ci --prefix playground` creates.
+pub const DEFAULT_PLAYGROUND_ASSETS: &str = "playground/node_modules";
+
 /// The database Tally uses when `TALLY_DATABASE_URL` is unset.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tally.db?mode=rwc";
 
@@ -198,6 +210,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Poll interval of the usage recomputation worker; `None`: no worker.
     pub recompute_poll: Option<Duration>,
+    /// The `node_modules` directory the playground's GraphiQL files are served from.
+    pub playground_assets: PathBuf,
     /// Token settings.
     pub jwt: JwtConfig,
     /// Idle lifetime of a HEAppE session code.
@@ -331,6 +345,9 @@ impl Config {
             recompute_poll: Some(parse(&get, "TALLY_RECOMPUTE_POLL_SECS", |_: &u64| true)?)
                 .filter(|secs| *secs > 0)
                 .map(Duration::from_secs),
+            playground_assets: get("TALLY_PLAYGROUND_ASSETS")
+                .unwrap_or_else(|| DEFAULT_PLAYGROUND_ASSETS.to_owned())
+                .into(),
             jwt: jwt_config(&get)?,
             session_code_ttl: Duration::from_secs(parse(
                 &get,

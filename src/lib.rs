@@ -6,7 +6,7 @@
 //!   subcommands; [`app`] how the server starts, what `/healthz` and `/readyz`
 //!   mean, and how it stops.
 //! - **Dashboard developers**: [`graphql`] is the API; `schema.graphql` at the
-//!   repository root is its SDL.
+//!   repository root is its SDL; [`playground`] serves GraphiQL at `/playground`.
 //! - **Contributors**: data flows one way (DESIGN §4): HTTP (`graphql`, later
 //!   `rest`) → `service` → [`entity`] → database, with pure rules in `domain`.
 //!   [`error`] holds the one error type and its policy; [`db`] connects and
@@ -22,6 +22,7 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 pub mod graphql;
+pub mod playground;
 pub mod rest;
 pub mod service;
 pub mod telemetry;

@@ -28,6 +28,7 @@ mod graphql;
 mod http;
 mod import;
 mod migrations;
+mod playground;
 mod recompute;
 mod schema;
 mod storage;
