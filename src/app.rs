@@ -13,7 +13,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -112,10 +112,11 @@ impl Application {
                 bind: config.bind,
                 source,
             })?;
+        let schema = graphql::build_schema_with(&config.graphql);
         let state = AppState(Arc::new(App {
             config,
             db,
-            schema: graphql::build_schema(),
+            schema,
             auth,
         }));
         Ok(Self {
@@ -131,6 +132,24 @@ impl Application {
     /// The socket's address cannot be read.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Calls `callback` after every SQL statement the application runs on its
+    /// connection pool (requests and background workers alike), e.g. to count
+    /// statements in tests or to export timings. Call it before
+    /// [`Self::run_until`]; returns `false` (and installs nothing) once the
+    /// state has been shared, e.g. through a clone of [`Self::state`].
+    pub fn on_statement(
+        &mut self,
+        callback: impl Fn(&sea_orm::metric::Info<'_>) + Send + Sync + 'static,
+    ) -> bool {
+        match Arc::get_mut(&mut self.state.0) {
+            Some(app) => {
+                app.db.set_metric_callback(callback);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The shared state (for tests that want the database handle).
@@ -243,7 +262,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/graphql", post(graphql::handler))
+        .route("/graphql", any(graphql::handler))
         .route("/api/v1/whoami", get(crate::rest::tally::whoami))
         .route("/api/v1/usage", get(crate::rest::tally::usage))
         .route(

@@ -1,5 +1,7 @@
 //! Test harness: a fresh database per test, and the application on a random port.
 
+pub mod statements;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -171,6 +173,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: TestDb,
     pub state: tally::AppState,
+    /// The SQL statements the application ran (its own pool, not `db.conn`).
+    pub statements: statements::StatementCounter,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -189,9 +193,10 @@ impl TestApp {
         if let Ok(filter) = std::env::var("TEST_LOG") {
             tally::telemetry::init(&filter, tally::config::LogFormat::Text);
         }
-        let application = Application::build(config)
+        let mut application = Application::build(config)
             .await
             .expect("application starts");
+        let statements = statements::StatementCounter::install(&mut application);
         let addr = application.local_addr().expect("bound address");
         let state = application.state().clone();
         let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
@@ -203,6 +208,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             db,
             state,
+            statements,
             shutdown: Some(shutdown),
             server: Some(server),
         }

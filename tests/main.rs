@@ -26,6 +26,7 @@ mod entities;
 mod eosc;
 mod http;
 mod import;
+mod limits;
 mod migrations;
 mod recompute;
 mod schema;

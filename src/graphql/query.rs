@@ -59,6 +59,9 @@ pub(crate) struct ProjectQuery;
 #[Object]
 impl ProjectQuery {
     /// The projects the caller may see, by id. Requires authentication.
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, None, child_complexity)?"
+    )]
     async fn projects(
         &self,
         ctx: &Context<'_>,
