@@ -28,6 +28,7 @@ use crate::auth::session_code::SessionCodes;
 use crate::config::{Config, redact_url};
 use crate::error::Error;
 use crate::graphql::{self, TallySchema};
+use crate::service::events::EventBus;
 
 /// Everything a request handler may need, shared by all requests.
 pub struct App {
@@ -39,6 +40,8 @@ pub struct App {
     pub schema: TallySchema,
     /// Checks credentials.
     pub auth: Authenticator,
+    /// Delivers committed events to subscribers, across instances.
+    pub events: EventBus,
 }
 
 /// Cheaply clonable handle on [`App`], the router's state.
@@ -102,6 +105,7 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let db = open_database(&config).await?;
         let auth = build_authenticator(&config, &db).await?;
+        let events = EventBus::start(&db, &config.database_url).await?;
         let tls = match &config.tls {
             Some(tls) => Some(crate::tls::acceptor(tls).map_err(StartError::Tls)?),
             None => None,
@@ -118,6 +122,7 @@ impl Application {
             db,
             schema,
             auth,
+            events,
         }));
         Ok(Self {
             listener,
@@ -174,6 +179,7 @@ impl Application {
         let worker = self.state.config.recompute_poll.map(|poll| {
             crate::service::recompute::Worker::start(
                 self.state.db.clone(),
+                self.state.events.clone(),
                 crate::service::recompute::instance_id(),
                 poll,
             )
@@ -263,6 +269,7 @@ fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/graphql", any(graphql::handler))
+        .route("/graphql/ws", get(graphql::ws_handler))
         .route("/api/v1/whoami", get(crate::rest::tally::whoami))
         .route("/api/v1/usage", get(crate::rest::tally::usage))
         .route(

@@ -24,8 +24,13 @@ pub struct TestDb {
 }
 
 enum Cleanup {
+    /// Another `TestDb` owns the database.
+    Nothing,
     SqliteFile(PathBuf),
-    PostgresDatabase { admin_url: String, name: String },
+    PostgresDatabase {
+        admin_url: String,
+        name: String,
+    },
 }
 
 impl TestDb {
@@ -78,6 +83,18 @@ impl TestDb {
         }
     }
 
+    /// A second handle on the same database (for a second application
+    /// instance); the database is removed when the original is dropped.
+    pub async fn share(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            conn: tally::db::connect(&self.url, 5)
+                .await
+                .expect("connect again"),
+            cleanup: Cleanup::Nothing,
+        }
+    }
+
     /// The backend under test.
     pub fn backend(&self) -> DbBackend {
         self.conn.get_database_backend()
@@ -116,6 +133,7 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         match &self.cleanup {
+            Cleanup::Nothing => {}
             Cleanup::SqliteFile(path) => {
                 for suffix in ["", "-wal", "-shm"] {
                     let mut file = path.clone().into_os_string();

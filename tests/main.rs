@@ -31,3 +31,4 @@ mod migrations;
 mod recompute;
 mod schema;
 mod storage;
+mod subscriptions;

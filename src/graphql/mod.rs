@@ -5,7 +5,8 @@
 //! it is stale (regenerate it with `cargo run -- schema > schema.graphql`).
 //!
 //! [`http`] serves `/graphql` and decides what runs (`docs/graphql.md`);
-//! [`limits`] measures what an operation may cost.
+//! [`limits`] measures what an operation may cost; [`ws`] serves
+//! subscriptions ([`SubscriptionRoot`]) at `/graphql/ws`.
 
 mod context;
 mod http;
@@ -13,21 +14,25 @@ mod id;
 pub(crate) mod limits;
 mod object;
 mod query;
+mod subscription;
+mod ws;
 
-use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{EmptyMutation, Schema, SchemaBuilder};
 
 use crate::config::{Exposure, GraphqlConfig};
 pub use context::RequestContext;
 pub(crate) use http::handler;
 pub use id::GlobalId;
 pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
+pub(crate) use ws::ws_handler;
 
 /// Tally's GraphQL schema.
-pub type TallySchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type TallySchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
 
 /// The schema's roots, before limits are applied.
-fn schema_builder() -> SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
-    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+fn schema_builder() -> SchemaBuilder<QueryRoot, EmptyMutation, SubscriptionRoot> {
+    Schema::build(QueryRoot::default(), EmptyMutation, SubscriptionRoot)
 }
 
 /// Builds the schema with the default limits. The application's shared state
