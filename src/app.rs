@@ -13,7 +13,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -28,6 +28,7 @@ use crate::auth::session_code::SessionCodes;
 use crate::config::{Config, redact_url};
 use crate::error::Error;
 use crate::graphql::{self, TallySchema};
+use crate::service::events::EventBus;
 
 /// Everything a request handler may need, shared by all requests.
 pub struct App {
@@ -39,6 +40,8 @@ pub struct App {
     pub schema: TallySchema,
     /// Checks credentials.
     pub auth: Authenticator,
+    /// Delivers committed events to subscribers, across instances.
+    pub events: EventBus,
 }
 
 /// Cheaply clonable handle on [`App`], the router's state.
@@ -102,6 +105,7 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let db = open_database(&config).await?;
         let auth = build_authenticator(&config, &db).await?;
+        let events = EventBus::start(&db, &config.database_url).await?;
         let tls = match &config.tls {
             Some(tls) => Some(crate::tls::acceptor(tls).map_err(StartError::Tls)?),
             None => None,
@@ -112,11 +116,13 @@ impl Application {
                 bind: config.bind,
                 source,
             })?;
+        let schema = graphql::build_schema_with(&config.graphql);
         let state = AppState(Arc::new(App {
             config,
             db,
-            schema: graphql::build_schema(),
+            schema,
             auth,
+            events,
         }));
         Ok(Self {
             listener,
@@ -131,6 +137,24 @@ impl Application {
     /// The socket's address cannot be read.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Calls `callback` after every SQL statement the application runs on its
+    /// connection pool (requests and background workers alike), e.g. to count
+    /// statements in tests or to export timings. Call it before
+    /// [`Self::run_until`]; returns `false` (and installs nothing) once the
+    /// state has been shared, e.g. through a clone of [`Self::state`].
+    pub fn on_statement(
+        &mut self,
+        callback: impl Fn(&sea_orm::metric::Info<'_>) + Send + Sync + 'static,
+    ) -> bool {
+        match Arc::get_mut(&mut self.state.0) {
+            Some(app) => {
+                app.db.set_metric_callback(callback);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The shared state (for tests that want the database handle).
@@ -155,6 +179,7 @@ impl Application {
         let worker = self.state.config.recompute_poll.map(|poll| {
             crate::service::recompute::Worker::start(
                 self.state.db.clone(),
+                self.state.events.clone(),
                 crate::service::recompute::instance_id(),
                 poll,
             )
@@ -243,7 +268,8 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/graphql", post(graphql::handler))
+        .route("/graphql", any(graphql::handler))
+        .route("/graphql/ws", get(graphql::ws_handler))
         .route("/api/v1/whoami", get(crate::rest::tally::whoami))
         .route("/api/v1/usage", get(crate::rest::tally::usage))
         .route(

@@ -82,6 +82,41 @@ pub const SETTINGS: &[Setting] = &[
                       GraphiQL from a CDN.",
     },
     Setting {
+        name: "TALLY_GRAPHQL_MAX_DEPTH",
+        default: Some("18"),
+        description: "Deepest field nesting a GraphQL operation may have (`docs/graphql.md`, \
+                      Limits).",
+    },
+    Setting {
+        name: "TALLY_GRAPHQL_MAX_COMPLEXITY",
+        default: Some("100000"),
+        description: "Highest cost of a GraphQL operation: a field costs 1 plus its children, \
+                      a list costs `first` (or `last`) times its children.",
+    },
+    Setting {
+        name: "TALLY_GRAPHQL_MAX_ALIASES",
+        default: Some("50"),
+        description: "Most aliased fields one GraphQL document may hold.",
+    },
+    Setting {
+        name: "TALLY_GRAPHQL_MAX_BATCH",
+        default: Some("10"),
+        description: "Most operations one batched GraphQL request (a JSON array) may hold; \
+                      a larger batch is refused as a whole.",
+    },
+    Setting {
+        name: "TALLY_GRAPHQL_INTROSPECTION",
+        default: Some("authenticated"),
+        description: "Who may introspect the GraphQL schema: `authenticated` callers, \
+                      `always` (anonymous callers too) or `never`.",
+    },
+    Setting {
+        name: "TALLY_GRAPHQL_SUGGESTIONS",
+        default: Some("authenticated"),
+        description: "Who gets \"Did you mean …?\" in GraphQL validation errors: \
+                      `authenticated` callers, `always` or `never`.",
+    },
+    Setting {
         name: "TALLY_JWT_SECRET",
         default: None,
         description: "HS256 key of the tokens Tally issues (`tally token`), at least 32 bytes. \
@@ -212,6 +247,8 @@ pub struct Config {
     pub recompute_poll: Option<Duration>,
     /// The `node_modules` directory the playground's GraphiQL files are served from.
     pub playground_assets: PathBuf,
+    /// Limits and exposure of the GraphQL API.
+    pub graphql: GraphqlConfig,
     /// Token settings.
     pub jwt: JwtConfig,
     /// Idle lifetime of a HEAppE session code.
@@ -269,6 +306,73 @@ pub struct JwtConfig {
     pub oidc_issuer: Option<String>,
     /// `aud` of external tokens (set when external keys are).
     pub oidc_audience: Option<String>,
+}
+
+/// Who is shown something: introspection, or suggestions in error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// Callers that presented valid credentials.
+    Authenticated,
+    /// Everyone, anonymous callers too.
+    Always,
+    /// No one.
+    Never,
+}
+
+impl Exposure {
+    /// Whether a caller that is (or is not) authenticated is shown it.
+    #[must_use]
+    pub fn allows(self, authenticated: bool) -> bool {
+        match self {
+            Self::Authenticated => authenticated,
+            Self::Always => true,
+            Self::Never => false,
+        }
+    }
+}
+
+impl std::str::FromStr for Exposure {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "authenticated" => Ok(Self::Authenticated),
+            "always" => Ok(Self::Always),
+            "never" => Ok(Self::Never),
+            _ => Err("expected `authenticated`, `always` or `never`".to_owned()),
+        }
+    }
+}
+
+/// Limits and exposure of the GraphQL API (`docs/graphql.md`).
+#[derive(Debug, Clone)]
+pub struct GraphqlConfig {
+    /// Deepest field nesting of an operation.
+    pub max_depth: usize,
+    /// Highest cost of an operation.
+    pub max_complexity: usize,
+    /// Most aliased fields in one document.
+    pub max_aliases: usize,
+    /// Most operations in one batch.
+    pub max_batch: usize,
+    /// Who may introspect the schema.
+    pub introspection: Exposure,
+    /// Who gets field suggestions in validation errors.
+    pub suggestions: Exposure,
+}
+
+impl Default for GraphqlConfig {
+    /// The documented defaults.
+    fn default() -> Self {
+        Self {
+            max_depth: 18,
+            max_complexity: 100_000,
+            max_aliases: 50,
+            max_batch: 10,
+            introspection: Exposure::Authenticated,
+            suggestions: Exposure::Authenticated,
+        }
+    }
 }
 
 /// Files of the native TLS listener.
@@ -348,6 +452,14 @@ impl Config {
             playground_assets: get("TALLY_PLAYGROUND_ASSETS")
                 .unwrap_or_else(|| DEFAULT_PLAYGROUND_ASSETS.to_owned())
                 .into(),
+            graphql: GraphqlConfig {
+                max_depth: parse(&get, "TALLY_GRAPHQL_MAX_DEPTH", |n: &usize| *n > 0)?,
+                max_complexity: parse(&get, "TALLY_GRAPHQL_MAX_COMPLEXITY", |n: &usize| *n > 0)?,
+                max_aliases: parse(&get, "TALLY_GRAPHQL_MAX_ALIASES", |_: &usize| true)?,
+                max_batch: parse(&get, "TALLY_GRAPHQL_MAX_BATCH", |n: &usize| *n > 0)?,
+                introspection: parse(&get, "TALLY_GRAPHQL_INTROSPECTION", |_: &Exposure| true)?,
+                suggestions: parse(&get, "TALLY_GRAPHQL_SUGGESTIONS", |_: &Exposure| true)?,
+            },
             jwt: jwt_config(&get)?,
             session_code_ttl: Duration::from_secs(parse(
                 &get,
@@ -579,6 +691,9 @@ mod tests {
             ("TALLY_TRUSTED_PROXIES", "10.0.0.0/8,proxy.local"),
             ("TALLY_SESSION_CODE_TTL_SECS", "0"),
             ("TALLY_CLIENT_DN_HEADER", "bad header"),
+            ("TALLY_GRAPHQL_MAX_DEPTH", "0"),
+            ("TALLY_GRAPHQL_MAX_BATCH", "none"),
+            ("TALLY_GRAPHQL_INTROSPECTION", "sometimes"),
         ] {
             let error = config(&[(name, value)]).unwrap_err();
             let expected = match name {
@@ -627,6 +742,30 @@ mod tests {
         assert_eq!(redact_url("sqlite://tally.db"), "sqlite://tally.db");
         let error = config(&[("TALLY_DATABASE_URL", "mysql://u:s3cret@h/d")]).unwrap_err();
         assert!(!error.to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn graphql_defaults_match_the_documented_ones() {
+        let parsed = config(&[]).unwrap().graphql;
+        let documented = GraphqlConfig::default();
+        assert_eq!(
+            (
+                parsed.max_depth,
+                parsed.max_complexity,
+                parsed.max_aliases,
+                parsed.max_batch
+            ),
+            (
+                documented.max_depth,
+                documented.max_complexity,
+                documented.max_aliases,
+                documented.max_batch
+            )
+        );
+        assert_eq!(parsed.introspection, Exposure::Authenticated);
+        assert_eq!(parsed.suggestions, Exposure::Authenticated);
+        let open = config(&[("TALLY_GRAPHQL_INTROSPECTION", "always")]).unwrap();
+        assert!(open.graphql.introspection.allows(false));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Test harness: a fresh database per test, and the application on a random port.
 
+pub mod statements;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,8 +24,13 @@ pub struct TestDb {
 }
 
 enum Cleanup {
+    /// Another `TestDb` owns the database.
+    Nothing,
     SqliteFile(PathBuf),
-    PostgresDatabase { admin_url: String, name: String },
+    PostgresDatabase {
+        admin_url: String,
+        name: String,
+    },
 }
 
 impl TestDb {
@@ -76,6 +83,18 @@ impl TestDb {
         }
     }
 
+    /// A second handle on the same database (for a second application
+    /// instance); the database is removed when the original is dropped.
+    pub async fn share(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            conn: tally::db::connect(&self.url, 5)
+                .await
+                .expect("connect again"),
+            cleanup: Cleanup::Nothing,
+        }
+    }
+
     /// The backend under test.
     pub fn backend(&self) -> DbBackend {
         self.conn.get_database_backend()
@@ -114,6 +133,7 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         match &self.cleanup {
+            Cleanup::Nothing => {}
             Cleanup::SqliteFile(path) => {
                 for suffix in ["", "-wal", "-shm"] {
                     let mut file = path.clone().into_os_string();
@@ -171,6 +191,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: TestDb,
     pub state: tally::AppState,
+    /// The SQL statements the application ran (its own pool, not `db.conn`).
+    pub statements: statements::StatementCounter,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -189,9 +211,10 @@ impl TestApp {
         if let Ok(filter) = std::env::var("TEST_LOG") {
             tally::telemetry::init(&filter, tally::config::LogFormat::Text);
         }
-        let application = Application::build(config)
+        let mut application = Application::build(config)
             .await
             .expect("application starts");
+        let statements = statements::StatementCounter::install(&mut application);
         let addr = application.local_addr().expect("bound address");
         let state = application.state().clone();
         let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
@@ -203,6 +226,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             db,
             state,
+            statements,
             shutdown: Some(shutdown),
             server: Some(server),
         }

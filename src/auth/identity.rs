@@ -79,6 +79,26 @@ impl From<sea_orm::DbErr> for AuthFailure {
     }
 }
 
+/// The bearer token in `headers`, without checking it; `None` when there is no
+/// `Authorization` header.
+///
+/// # Errors
+/// The header is not `Bearer <token>`.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthFailure> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
+        .map(Some)
+        .ok_or(AuthFailure::MalformedHeader)
+}
+
 /// Checks credentials. One per application, shared by all requests.
 #[derive(Debug)]
 pub struct Authenticator {
@@ -113,18 +133,10 @@ impl Authenticator {
         db: &impl ConnectionTrait,
         headers: &HeaderMap,
     ) -> Result<Caller, AuthFailure> {
-        let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
-            return Ok(Caller::Anonymous);
-        };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .filter(|token| !token.is_empty())
-            .ok_or(AuthFailure::MalformedHeader)?;
-        self.token(db, token).await.map(Caller::Authenticated)
+        match bearer_token(headers)? {
+            None => Ok(Caller::Anonymous),
+            Some(token) => self.token(db, token).await.map(Caller::Authenticated),
+        }
     }
 
     /// The principal a bearer `token` names.

@@ -376,7 +376,9 @@ impl Cluster {
     }
 
     /// Its node types (queues), by name.
-    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
     async fn node_types(
         &self,
         ctx: &Context<'_>,
@@ -415,7 +417,9 @@ impl Cluster {
     }
 
     /// Jobs run on this cluster (only the projects the caller may see).
-    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
     #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn jobs(
         &self,
@@ -524,7 +528,9 @@ impl NodeType {
     }
 
     /// Jobs with a task on this node type (only the projects the caller may see).
-    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
     #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn jobs(
         &self,
@@ -680,7 +686,9 @@ impl Job {
     }
 
     /// Its tasks, by ordinal.
-    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
     async fn tasks(
         &self,
         ctx: &Context<'_>,
@@ -984,7 +992,9 @@ impl Formula {
     }
 
     /// The tasks this version priced (only the projects the caller may see).
-    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
     async fn tasks(
         &self,
         ctx: &Context<'_>,

@@ -3,80 +3,73 @@
 //! One `XxxQuery` per domain is merged into [`QueryRoot`] with `MergedObject`.
 //! `schema.graphql` at the repository root is [`sdl`]'s output; a test fails when
 //! it is stale (regenerate it with `cargo run -- schema > schema.graphql`).
+//!
+//! [`http`] serves `/graphql` and decides what runs (`docs/graphql.md`);
+//! [`limits`] measures what an operation may cost; [`ws`] serves
+//! subscriptions ([`SubscriptionRoot`]) at `/graphql/ws`.
 
 mod context;
 mod filter;
 mod hpc;
+mod http;
 mod id;
+pub(crate) mod limits;
 mod loader;
 mod node;
 mod object;
 mod page;
 mod query;
 mod storage;
+mod subscription;
 mod usage;
+mod ws;
 
-use async_graphql::{EmptyMutation, EmptySubscription, ErrorExtensions as _, Schema};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use async_graphql::{EmptyMutation, Schema, SchemaBuilder};
 
-use crate::app::AppState;
-use crate::rest::tally::auth_error;
+use crate::config::{Exposure, GraphqlConfig};
 pub use context::RequestContext;
+pub(crate) use http::handler;
 pub use id::GlobalId;
 pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
+pub(crate) use ws::ws_handler;
 
 /// Tally's GraphQL schema.
-pub type TallySchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type TallySchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
 
-/// Builds the schema. The application's shared state is attached per request.
+/// The schema's roots, before limits are applied.
+fn schema_builder() -> SchemaBuilder<QueryRoot, EmptyMutation, SubscriptionRoot> {
+    Schema::build(QueryRoot::default(), EmptyMutation, SubscriptionRoot)
+}
+
+/// Builds the schema with the default limits. The application's shared state
+/// is attached per request.
 #[must_use]
 pub fn build_schema() -> TallySchema {
-    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription).finish()
+    build_schema_with(&GraphqlConfig::default())
+}
+
+/// Builds the schema with `limits` (`TALLY_GRAPHQL_*`).
+#[must_use]
+pub fn build_schema_with(limits: &GraphqlConfig) -> TallySchema {
+    let mut builder = schema_builder()
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        // Selection sets and fragment spreads nest at most this deep while
+        // async-graphql walks them (fields and fragment hops both count).
+        .limit_recursive_depth(limits.max_depth.max(16) * 2)
+        .extension(http::Authenticate);
+    if limits.suggestions == Exposure::Never {
+        builder = builder.disable_suggestions();
+    }
+    if limits.introspection == Exposure::Never {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
 }
 
 /// The schema in SDL, as `tally schema` prints it and `schema.graphql` holds it.
 #[must_use]
 pub fn sdl() -> String {
     build_schema().sdl()
-}
-
-/// `POST /graphql`. A request without credentials runs as an anonymous caller
-/// (who may read only what is public); a request with refused credentials is
-/// answered 401 with a GraphQL error whose `extensions.code` is
-/// `UNAUTHENTICATED`, and is not executed.
-pub(crate) async fn handler(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> Response {
-    let caller = match state.auth.bearer(&state.db, &headers).await {
-        Ok(caller) => caller,
-        Err(failure) => {
-            let error = auth_error(failure);
-            let status = error.status();
-            let mut server_error = async_graphql::ServerError::new(error.to_string(), None);
-            server_error.extensions = error.extend().extensions;
-            let response = async_graphql::Response::from_errors(vec![server_error]);
-            return (
-                if status == StatusCode::INTERNAL_SERVER_ERROR {
-                    status
-                } else {
-                    StatusCode::UNAUTHORIZED
-                },
-                GraphQLResponse::from(response),
-            )
-                .into_response();
-        }
-    };
-    let context = RequestContext::new(state.clone(), caller);
-    GraphQLResponse::from(
-        state
-            .schema
-            .execute(request.into_inner().data(context))
-            .await,
-    )
-    .into_response()
 }

@@ -78,7 +78,9 @@ impl Project {
     }
 
     /// Its sub-projects, by identifier.
-    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
     async fn sub_projects(
         &self,
         ctx: &Context<'_>,
@@ -107,7 +109,9 @@ impl Project {
     }
 
     /// Its user groups, by name.
-    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
     async fn groups(
         &self,
         ctx: &Context<'_>,
@@ -137,7 +141,9 @@ impl Project {
 
     /// The clusters the project may use, by name; their lists and totals show
     /// only this project.
-    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
     async fn clusters(
         &self,
         ctx: &Context<'_>,
@@ -160,7 +166,9 @@ impl Project {
     }
 
     /// The project's jobs on every cluster.
-    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
     #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn jobs(
         &self,
@@ -189,7 +197,9 @@ impl Project {
     }
 
     /// The project's storage buckets, by name.
-    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
     async fn buckets(
         &self,
         ctx: &Context<'_>,

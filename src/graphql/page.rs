@@ -28,15 +28,6 @@ use crate::error::Error;
 /// The most items one page of a list holds.
 pub(crate) const MAX_PAGE_SIZE: usize = 100;
 
-/// The complexity of a list field: its page size (100 when not given) times
-/// the complexity of one item, so `first: 100` under `first: 100` costs 10,000.
-pub(crate) fn list_cost(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
-    let size = first
-        .or(last)
-        .map_or(MAX_PAGE_SIZE, |n| usize::try_from(n).unwrap_or(0));
-    size.max(1).saturating_mul(child)
-}
-
 /// The alias of the base select inside the wrapping statements.
 pub(crate) const BASE: &str = "b";
 
@@ -169,16 +160,14 @@ impl PageArgs {
     /// Checks the arguments against a list of `tag` sorted by `sort`.
     pub(crate) fn window(&self, tag: &str, sort: &[SortKey]) -> async_graphql::Result<Window> {
         let bad = |message: String| Error::BadRequest(message).extend();
-        let size = |value: i32, name: &str| {
-            usize::try_from(value)
-                .ok()
-                .filter(|v| (1..=MAX_PAGE_SIZE).contains(v))
-                .ok_or_else(|| {
-                    Error::LimitExceeded(format!(
-                        "{name} must be between 1 and {MAX_PAGE_SIZE}, not {value}"
-                    ))
-                    .extend()
-                })
+        // The same rules as the validation-time cost check (`limits`).
+        let size = |value: i32, name: &str| match usize::try_from(value) {
+            Ok(v) if (1..=MAX_PAGE_SIZE).contains(&v) => Ok(v),
+            Ok(v) if v > MAX_PAGE_SIZE => Err(Error::LimitExceeded(format!(
+                "{name} is {v}, but a page holds at most {MAX_PAGE_SIZE} items"
+            ))
+            .extend()),
+            _ => Err(bad(format!("{name} must be at least 1"))),
         };
         let cursor = |text: &str, name: &str| {
             decode(tag, text, sort)

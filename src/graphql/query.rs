@@ -134,7 +134,9 @@ pub(crate) struct ProjectQuery;
 impl ProjectQuery {
     /// The projects the caller may see (default order: by id). Requires
     /// authentication.
-    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
     #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn projects(
         &self,
@@ -223,7 +225,9 @@ pub(crate) struct HpcQuery;
 impl HpcQuery {
     /// Every cluster, by name. Their job lists and totals show only the
     /// projects the caller may see. Requires authentication.
-    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
     async fn clusters(
         &self,
         ctx: &Context<'_>,
@@ -257,7 +261,9 @@ impl HpcQuery {
     }
 
     /// Every formula version, newest first. Requires authentication.
-    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
     async fn formulas(
         &self,
         ctx: &Context<'_>,
@@ -304,7 +310,9 @@ pub(crate) struct StorageQuery;
 impl StorageQuery {
     /// The buckets of the projects the caller may see, by name (buckets of no
     /// project: administrators only). Requires authentication.
-    #[graphql(complexity = "super::page::list_cost(first, last, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
     async fn buckets(
         &self,
         ctx: &Context<'_>,

@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::service::cloud::{self, PublisherAccess};
 use crate::service::cloud_records::{self, CloudError};
+use crate::service::events;
 
 /// APEL's routes.
 pub fn routes() -> Router<AppState> {
@@ -89,12 +90,17 @@ async fn post_record(State(state): State<AppState>, parts: Parts, body: Bytes) -
         .unwrap_or("noid");
     let outcome = async {
         let txn = state.db.begin().await.map_err(crate::error::Error::from)?;
-        let loaded =
-            cloud_records::load_message(&txn, text, &dn.to_slash(), bound_site, Some(empa_id))
-                .await;
+        let (loaded, events) = events::collect(cloud_records::load_message(
+            &txn,
+            text,
+            &dn.to_slash(),
+            bound_site,
+            Some(empa_id),
+        ))
+        .await;
         match loaded {
             Ok(loaded) => {
-                txn.commit().await.map_err(crate::error::Error::from)?;
+                state.events.commit(txn, events).await?;
                 Ok(Ok(loaded))
             }
             Err(error) => {

@@ -25,7 +25,7 @@ use crate::auth::{Caller, Principal, ProjectScope};
 use crate::entity::idempotency_keys;
 use crate::error::Error;
 use crate::service::batch::{RejectionKind, Report};
-use crate::service::{jobs, storage};
+use crate::service::{events, jobs, storage};
 
 /// The longest `Idempotency-Key` accepted.
 const MAX_KEY_LEN: usize = 255;
@@ -136,7 +136,8 @@ where
         .map_err(|e| Error::BadRequest(format!("invalid batch: {e}")))?;
     let scope = principal.collector_projects();
     let txn = state.db.begin().await?;
-    let report = process(batch, scope, &txn).await?;
+    let (report, events) = events::collect(process(batch, scope, &txn)).await;
+    let report = report?;
     if !report.accepted() {
         txn.rollback().await?;
         let status = if report
@@ -180,7 +181,7 @@ where
             return Err(error.into());
         }
     }
-    txn.commit().await?;
+    state.events.commit(txn, events).await?;
     Ok((
         StatusCode::OK,
         [(axum::http::header::CONTENT_TYPE, "application/json")],

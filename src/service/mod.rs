@@ -8,6 +8,7 @@ pub mod cloud;
 pub mod cloud_records;
 pub mod demo;
 pub mod eosc;
+pub mod events;
 pub mod formulas;
 pub mod hpc;
 pub mod import;

@@ -35,6 +35,7 @@ use sea_orm::{
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::events::{self, Event, EventBus, RecomputationProgress};
 use super::formulas::FormulaBook;
 use super::jobs::{JobDims, RollupDeltas, compute};
 use crate::entity::{accounting_runs, jobs, node_types, projects, task_parameters, tasks};
@@ -137,19 +138,37 @@ pub async fn run_once_with(
     instance_id: &str,
     limits: &Limits,
 ) -> Result<bool, Error> {
+    run_once_publishing(db, instance_id, limits, None).await
+}
+
+/// [`run_once_with`], publishing the run's progress and the usage it changes
+/// on `events` (as the server's worker does).
+///
+/// # Errors
+/// A database error while claiming, or while recording a failure.
+pub async fn run_once_publishing(
+    db: &DatabaseConnection,
+    instance_id: &str,
+    limits: &Limits,
+    events: Option<&EventBus>,
+) -> Result<bool, Error> {
     let Some(run) = claim(db, instance_id, limits).await? else {
         return Ok(false);
     };
+    if let Some(bus) = events {
+        let claimed = progress(&run, RUNNING, run.tasks_done, run.tasks_total);
+        bus.publish(db, vec![claimed]).await?;
+    }
     tracing::info!(
         run = run.id,
         project = run.project_id,
         resume_after = run.cursor_task_id,
         "recomputing usage"
     );
-    if let Err(error) = process(db, instance_id, limits, &run).await {
+    if let Err(error) = process(db, instance_id, limits, &run, events).await {
         tracing::warn!(run = run.id, %error, "recomputation failed");
         let now = Utc::now();
-        owned(
+        let failed = owned(
             accounting_runs::Entity::update_many()
                 .col_expr(accounting_runs::Column::State, Expr::value(FAILED))
                 .col_expr(
@@ -163,8 +182,41 @@ pub async fn run_once_with(
         )
         .exec(db)
         .await?;
+        if let Some(bus) = events
+            && failed.rows_affected == 1
+        {
+            let done = accounting_runs::Entity::find_by_id(run.id)
+                .one(db)
+                .await?
+                .map_or(run.tasks_done, |r| r.tasks_done);
+            bus.publish(db, vec![progress(&run, FAILED, done, run.tasks_total)])
+                .await?;
+        }
     }
     Ok(true)
+}
+
+/// A progress event of `run`.
+fn progress(run: &accounting_runs::Model, state: &str, done: i64, total: i64) -> Event {
+    Event::Recomputation(RecomputationProgress {
+        run_id: run.id,
+        project_id: run.project_id,
+        state: state.to_owned(),
+        tasks_done: done,
+        tasks_total: total,
+    })
+}
+
+/// Commits `txn` with `collected` events on `events`, or plainly without a bus.
+async fn commit(
+    txn: DatabaseTransaction,
+    events: Option<&EventBus>,
+    collected: Vec<Event>,
+) -> Result<(), Error> {
+    match events {
+        Some(bus) => bus.commit(txn, collected).await,
+        None => Ok(txn.commit().await?),
+    }
 }
 
 /// Begins a transaction. On SQLite it is `IMMEDIATE`: it takes the write lock
@@ -282,6 +334,7 @@ async fn process(
     instance_id: &str,
     limits: &Limits,
     run: &accounting_runs::Model,
+    events: Option<&EventBus>,
 ) -> Result<(), Error> {
     let mut cursor = run.cursor_task_id;
     let mut done = run.tasks_done;
@@ -319,14 +372,20 @@ async fn process(
             )
             .exec(&txn)
             .await?;
-            txn.commit().await?;
+            let finished_event = if finished.rows_affected == 1 {
+                vec![progress(run, FINISHED, done, done)]
+            } else {
+                Vec::new()
+            };
+            commit(txn, events, finished_event).await?;
             if finished.rows_affected == 1 {
                 tracing::info!(run = run.id, tasks = done, "recomputation finished");
             }
             return Ok(());
         };
         let count = i64::try_from(rows.len()).map_err(|e| Error::internal(&e))?;
-        recompute_chunk(&txn, rows, now).await?;
+        let (recomputed, mut collected) = events::collect(recompute_chunk(&txn, rows, now)).await;
+        recomputed?;
         done += count;
         // Tasks ingested since the count may raise the total.
         total = total.max(done);
@@ -347,7 +406,8 @@ async fn process(
             tracing::warn!(run = run.id, "lost the claim on a recomputation");
             return Ok(());
         }
-        txn.commit().await?;
+        collected.push(progress(run, RUNNING, done, total));
+        commit(txn, events, collected).await?;
         cursor = Some(last);
         chunks += 1;
     }
@@ -422,14 +482,21 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts polling for runs every `poll` while idle, as `instance_id`.
+    /// Starts polling for runs every `poll` while idle, as `instance_id`,
+    /// publishing progress and usage changes on `events`.
     #[must_use]
-    pub fn start(db: DatabaseConnection, instance_id: String, poll: Duration) -> Self {
+    pub fn start(
+        db: DatabaseConnection,
+        events: EventBus,
+        instance_id: String,
+        poll: Duration,
+    ) -> Self {
         let (stop, mut stopped) = watch::channel(());
         let handle = tokio::spawn(async move {
             tracing::info!(instance = %instance_id, "recompute worker started");
             // The first poll waits one interval: start-up belongs to the server.
             let mut idle = true;
+            let limits = Limits::default();
             loop {
                 if idle {
                     tokio::select! {
@@ -441,7 +508,7 @@ impl Worker {
                     // Dropping a run mid-chunk rolls the chunk back; the run
                     // resumes from its cursor once its heartbeat is stale.
                     _ = stopped.changed() => return,
-                    outcome = run_once(&db, &instance_id) => outcome,
+                    outcome = run_once_publishing(&db, &instance_id, &limits, Some(&events)) => outcome,
                 };
                 idle = match outcome {
                     Ok(worked) => !worked,

@@ -91,6 +91,13 @@ impl Deltas {
                     .zip(sums)
                     .any(|(column, delta)| *delta < 0 && rollup.nonnegative.contains(column))
             });
+        super::events::record_rollup(
+            rollup,
+            lowering
+                .iter()
+                .chain(&rows)
+                .map(|(key, sums)| (key, sums.as_slice())),
+        );
         for (key, sums) in &lowering {
             let mut update = Query::update();
             update.table(rollup.table);

@@ -1,0 +1,394 @@
+//! Protection of the GraphQL API: what an operation may cost, checked before
+//! anything touches the database (`docs/graphql.md`, Limits).
+//!
+//! Two layers. async-graphql's own limits (`limit_depth`, `limit_complexity`,
+//! `limit_recursive_depth`) run in its validation, with list fields costing
+//! `first × child` through [`connection_cost`]. Before that, [`inspect`] walks
+//! the parsed document once, with each fragment measured once: it finds
+//! fragment cycles, counts aliases, and measures the depth and the number of
+//! fields once fragments are inlined, so that a document built to make
+//! validation itself slow (fragments spreading fragments many times over) is
+//! refused in linear time.
+
+use std::collections::HashMap;
+
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::{Name, Positioned, ServerError, ServerResult};
+
+use super::page::MAX_PAGE_SIZE;
+use crate::config::GraphqlConfig;
+
+/// How deep selection sets and fragment spreads may nest while the document
+/// is walked, whatever `TALLY_GRAPHQL_MAX_DEPTH` says (it guards the walk
+/// itself: recursion needs stack).
+const MAX_NESTING: usize = 64;
+
+/// Why a document is refused before execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The document breaks a rule of GraphQL (`BAD_USER_INPUT`).
+    Invalid(String),
+    /// The document exceeds one of Tally's limits (`LIMIT_EXCEEDED`).
+    Limit(String),
+}
+
+/// What [`inspect`] learnt about a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Shape {
+    /// The type of the operation the request selects (`None`: the request does
+    /// not select one unambiguously; execution reports that).
+    pub operation: Option<OperationType>,
+    /// Whether any selection asks for `__schema` or `__type`.
+    pub introspection: bool,
+}
+
+/// The cost of a list field: `first` (or `last`, or the page size when
+/// neither is given) times the cost of what is selected in each item. A page
+/// size outside 1 to [`MAX_PAGE_SIZE`] is refused here, in validation, so that
+/// `first: 100000` never reaches a resolver.
+///
+/// Use it on every list field:
+/// `#[graphql(complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?")]`
+/// (pass `None` for an argument the field does not have).
+///
+/// # Errors
+/// Both `first` and `last` are given, or the page size is out of range.
+pub(crate) fn connection_cost(
+    first: Option<i32>,
+    last: Option<i32>,
+    child_complexity: usize,
+) -> ServerResult<usize> {
+    let page = match (first, last) {
+        (Some(_), Some(_)) => {
+            return Err(ServerError::new("pass `first` or `last`, not both", None));
+        }
+        (Some(n), None) => page_size("first", n)?,
+        (None, Some(n)) => page_size("last", n)?,
+        (None, None) => MAX_PAGE_SIZE,
+    };
+    Ok(page.saturating_mul(child_complexity.max(1)))
+}
+
+fn page_size(argument: &str, n: i32) -> ServerResult<usize> {
+    match usize::try_from(n) {
+        Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
+        Ok(n) if n > MAX_PAGE_SIZE => Err(ServerError::new(
+            format!("`{argument}` is {n}, but {PAGE_LIMIT_PHRASE} {MAX_PAGE_SIZE} items"),
+            None,
+        )),
+        _ => Err(ServerError::new(
+            format!("`{argument}` must be at least 1"),
+            None,
+        )),
+    }
+}
+
+/// Part of the message of a page that is too large; [`is_limit_message`]
+/// recognises it.
+const PAGE_LIMIT_PHRASE: &str = "a page holds at most";
+
+/// Messages async-graphql (and [`connection_cost`]) produce when a limit, not
+/// a rule of GraphQL, refused the document. async-graphql reports them as
+/// plain messages, so they are recognised by their text; a test pins each.
+const LIMIT_MESSAGES: &[&str] = &[
+    "Query is too complex",
+    "Query is nested too deep",
+    "The recursion depth of the query",
+    "The number of directives",
+    "recursion limit exceeded",
+    PAGE_LIMIT_PHRASE,
+];
+
+/// Whether an error message without a code reports an exceeded limit.
+pub(crate) fn is_limit_message(message: &str) -> bool {
+    LIMIT_MESSAGES.iter().any(|m| message.contains(m))
+}
+
+/// A clearer text for async-graphql's terse limit messages, naming the
+/// setting that governs each.
+pub(crate) fn explain(message: &str, limits: &GraphqlConfig) -> Option<String> {
+    if message.starts_with("Query is too complex") {
+        Some(format!(
+            "the operation costs more than {} (TALLY_GRAPHQL_MAX_COMPLEXITY); a field costs 1 \
+             plus its children and a list `first` times its children: ask for smaller pages \
+             or fewer fields",
+            limits.max_complexity
+        ))
+    } else if message.starts_with("Query is nested too deep") {
+        Some(format!(
+            "the operation nests fields deeper than {} levels (TALLY_GRAPHQL_MAX_DEPTH)",
+            limits.max_depth
+        ))
+    } else {
+        None
+    }
+}
+
+/// Measures `doc` against `limits` and says what it asks for.
+///
+/// # Errors
+/// A fragment spreads itself, or the document is deeper, larger or has more
+/// aliases than the limits allow.
+pub(crate) fn inspect(
+    doc: &ExecutableDocument,
+    operation_name: Option<&str>,
+    limits: &GraphqlConfig,
+) -> Result<Shape, Refusal> {
+    let mut walk = Walk {
+        doc,
+        fragments: HashMap::new(),
+        stack: Vec::new(),
+    };
+    let mut total = Measure::default();
+    for (_, operation) in doc.operations.iter() {
+        total.add(walk.selection_set(&operation.node.selection_set, 0)?);
+    }
+    let aliases = doc
+        .operations
+        .iter()
+        .map(|(_, operation)| count_aliases(&operation.node.selection_set))
+        .chain(
+            doc.fragments
+                .values()
+                .map(|fragment| count_aliases(&fragment.node.selection_set)),
+        )
+        .fold(0_usize, usize::saturating_add);
+    if aliases > limits.max_aliases {
+        return Err(Refusal::Limit(format!(
+            "the document has {aliases} aliases, more than {} (TALLY_GRAPHQL_MAX_ALIASES)",
+            limits.max_aliases
+        )));
+    }
+    if total.depth > limits.max_depth {
+        return Err(Refusal::Limit(format!(
+            "the operation nests fields {} levels deep, more than {} (TALLY_GRAPHQL_MAX_DEPTH)",
+            total.depth, limits.max_depth
+        )));
+    }
+    // Every field costs at least 1, so more fields than the complexity limit
+    // can never pass validation; refusing here keeps validation linear.
+    if total.fields > limits.max_complexity {
+        return Err(Refusal::Limit(format!(
+            "the operation selects {} fields once fragments are inlined, more than {} \
+             (TALLY_GRAPHQL_MAX_COMPLEXITY)",
+            total.fields, limits.max_complexity
+        )));
+    }
+    let operation = match (operation_name, &doc.operations) {
+        (Some(name), _) => doc
+            .operations
+            .iter()
+            .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))
+            .map(|(_, operation)| operation.node.ty),
+        (None, operations) => {
+            let mut all = operations.iter();
+            match (all.next(), all.next()) {
+                (Some((_, only)), None) => Some(only.node.ty),
+                _ => None,
+            }
+        }
+    };
+    Ok(Shape {
+        operation,
+        introspection: total.introspection,
+    })
+}
+
+/// Size of a selection set with its fragments inlined.
+#[derive(Debug, Clone, Copy, Default)]
+struct Measure {
+    /// Fields, counted once per place they are inlined.
+    fields: usize,
+    /// Deepest field nesting.
+    depth: usize,
+    /// Whether `__schema` or `__type` is selected.
+    introspection: bool,
+}
+
+impl Measure {
+    fn add(&mut self, other: Self) {
+        self.fields = self.fields.saturating_add(other.fields);
+        self.depth = self.depth.max(other.depth);
+        self.introspection |= other.introspection;
+    }
+}
+
+struct Walk<'a> {
+    doc: &'a ExecutableDocument,
+    /// Fragments already measured.
+    fragments: HashMap<&'a str, Measure>,
+    /// Fragments being measured, outermost first (to report a cycle).
+    stack: Vec<&'a str>,
+}
+
+impl<'a> Walk<'a> {
+    fn selection_set(
+        &mut self,
+        set: &'a Positioned<SelectionSet>,
+        nesting: usize,
+    ) -> Result<Measure, Refusal> {
+        if nesting > MAX_NESTING {
+            return Err(Refusal::Limit(format!(
+                "selections and fragments nest more than {MAX_NESTING} levels deep"
+            )));
+        }
+        let mut measure = Measure::default();
+        for item in &set.node.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    let inner = self.selection_set(&field.node.selection_set, nesting + 1)?;
+                    let name = field.node.name.node.as_str();
+                    measure.add(Measure {
+                        fields: inner.fields.saturating_add(1),
+                        depth: inner.depth + 1,
+                        introspection: inner.introspection
+                            || name == "__schema"
+                            || name == "__type",
+                    });
+                }
+                Selection::InlineFragment(fragment) => {
+                    measure.add(self.selection_set(&fragment.node.selection_set, nesting + 1)?);
+                }
+                Selection::FragmentSpread(spread) => {
+                    measure.add(self.fragment(&spread.node.fragment_name.node, nesting + 1)?);
+                }
+            }
+        }
+        Ok(measure)
+    }
+
+    fn fragment(&mut self, name: &'a Name, nesting: usize) -> Result<Measure, Refusal> {
+        let name = name.as_str();
+        if let Some(measure) = self.fragments.get(name) {
+            return Ok(*measure);
+        }
+        if let Some(start) = self.stack.iter().position(|f| *f == name) {
+            let mut cycle: Vec<&str> = self.stack[start..].to_vec();
+            cycle.push(name);
+            return Err(Refusal::Invalid(format!(
+                "fragments must not spread themselves: {}",
+                cycle.join(" → ")
+            )));
+        }
+        // An unknown fragment is validation's to report; it costs nothing here.
+        let Some(fragment) = self.doc.fragments.get(name) else {
+            return Ok(Measure::default());
+        };
+        self.stack.push(name);
+        let measure = self.selection_set(&fragment.node.selection_set, nesting);
+        self.stack.pop();
+        let measure = measure?;
+        self.fragments.insert(name, measure);
+        Ok(measure)
+    }
+}
+
+/// Aliased fields written in `set` (fragments are counted where they are
+/// defined, once).
+fn count_aliases(set: &Positioned<SelectionSet>) -> usize {
+    set.node
+        .items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(field) => usize::from(field.node.alias.is_some())
+                .saturating_add(count_aliases(&field.node.selection_set)),
+            Selection::InlineFragment(fragment) => count_aliases(&fragment.node.selection_set),
+            Selection::FragmentSpread(_) => 0,
+        })
+        .fold(0, usize::saturating_add)
+}
+
+/// Whether `operation` may run over `GET` (queries only: a `GET` must not
+/// change anything, GraphQL over HTTP §6.1).
+pub(crate) fn allowed_over_get(operation: Option<OperationType>) -> bool {
+    !matches!(operation, Some(OperationType::Mutation))
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::parser::parse_query;
+
+    use super::*;
+
+    fn shape(query: &str) -> Result<Shape, Refusal> {
+        inspect(
+            &parse_query(query).unwrap(),
+            None,
+            &GraphqlConfig::default(),
+        )
+    }
+
+    #[test]
+    fn ordinary_documents_pass() {
+        let query = shape("query Q { projects(first: 10) { edges { node { id } } } }").unwrap();
+        assert_eq!(query.operation, Some(OperationType::Query));
+        assert!(!query.introspection);
+        assert!(
+            shape("{ __schema { types { name } } }")
+                .unwrap()
+                .introspection
+        );
+        assert_eq!(
+            shape("mutation { x }").unwrap().operation,
+            Some(OperationType::Mutation)
+        );
+        assert_eq!(
+            shape("query A { a } query B { b }").unwrap().operation,
+            None
+        );
+    }
+
+    #[test]
+    fn cycles_are_named() {
+        let refusal = shape("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }")
+            .unwrap_err();
+        assert_eq!(
+            refusal,
+            Refusal::Invalid("fragments must not spread themselves: A → B → A".to_owned())
+        );
+    }
+
+    #[test]
+    fn fragment_bombs_are_measured_in_linear_time() {
+        // 2^40 fields once inlined, 40 fragments written.
+        let mut query = String::from("{ ...F0 }");
+        for i in 0..40 {
+            query.push_str(&format!(
+                " fragment F{i} on Query {{ ...F{} ...F{} }}",
+                i + 1,
+                i + 1
+            ));
+        }
+        query.push_str(" fragment F40 on Query { apiVersion }");
+        let refusal = shape(&query).unwrap_err();
+        assert!(
+            matches!(&refusal, Refusal::Limit(m) if m.contains("fields")),
+            "{refusal:?}"
+        );
+    }
+
+    #[test]
+    fn depth_and_aliases_are_limited() {
+        let deep = format!("{}{}", "{ a ".repeat(20), "}".repeat(20));
+        assert!(matches!(shape(&deep), Err(Refusal::Limit(m)) if m.contains("20 levels")));
+        let aliases: String = (0..51).map(|i| format!("a{i}: apiVersion ")).collect();
+        assert!(
+            matches!(shape(&format!("{{ {aliases} }}")), Err(Refusal::Limit(m)) if m.contains("51 aliases"))
+        );
+    }
+
+    #[test]
+    fn page_sizes_are_priced_and_bounded() {
+        assert_eq!(connection_cost(Some(10), None, 3).unwrap(), 30);
+        assert_eq!(connection_cost(None, None, 2).unwrap(), 200);
+        assert_eq!(connection_cost(None, Some(5), 0).unwrap(), 5);
+        let too_many = connection_cost(Some(100_000), None, 1).unwrap_err();
+        assert!(is_limit_message(&too_many.message), "{}", too_many.message);
+        for bad in [
+            connection_cost(Some(0), None, 1),
+            connection_cost(Some(1), Some(1), 1),
+        ] {
+            assert!(!is_limit_message(&bad.unwrap_err().message));
+        }
+    }
+}

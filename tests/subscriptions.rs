@@ -1,0 +1,426 @@
+//! Subscriptions over `graphql-transport-ws` at `/graphql/ws` (issue 5,
+//! item 5): an ingested task's usage reaches a subscriber within a second,
+//! only for projects the subscriber may see, across instances on PostgreSQL;
+//! recomputation progress; refused credentials close the connection.
+
+use std::time::{Duration, Instant};
+
+use async_graphql::futures_util::{SinkExt as _, StreamExt as _};
+use chrono::{DateTime, TimeZone as _, Utc};
+use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, DbBackend};
+use serde_json::{Value, json};
+use tally::auth::Scope;
+use tally::entity::{node_type_aggregations, node_types, projects};
+use tally::service::formulas::{self, NewFormula};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::helpers::{TestApp, TestDb, world};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long a test waits for anything before failing.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn at(day: u32, hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0).unwrap()
+}
+
+struct World {
+    open1: projects::Model,
+    /// Sees OPEN-1 only.
+    alice: i64,
+    /// Posts jobs for every project.
+    collector: i64,
+}
+
+/// Two projects, a cluster with a priced CPU node type (node-hours =
+/// `NumNodes × RunTime`), a collector and a reader of OPEN-1.
+async fn world(db: &TestDb) -> World {
+    let conn = &db.conn;
+    let open1 = world::project(conn, "OPEN-1").await;
+    world::project(conn, "OPEN-2").await;
+    let cluster = world::cluster(conn, "karolina").await;
+    let aggregation = node_type_aggregations::ActiveModel {
+        name: Set("cpu".into()),
+        validity_from: Set(at(1, 0)),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
+    .unwrap();
+    node_types::ActiveModel {
+        cluster_id: Set(cluster.id),
+        aggregation_id: Set(Some(aggregation.id)),
+        name: Set("cpu".into()),
+        queue: Set("qcpu".into()),
+        cores_per_node: Set(128),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
+    .unwrap();
+    formulas::create(
+        conn,
+        aggregation.id,
+        NewFormula {
+            expression: "NumNodes * RunTime".to_owned(),
+            unit: "node_hour".to_owned(),
+            validity_from: at(1, 0),
+            validity_to: None,
+            supersedes: None,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let collector = world::user(conn, "collector", "collector", Scope::System).await;
+    let alice = world::user(
+        conn,
+        "alice",
+        "eosc_project_reader",
+        Scope::Project(open1.id),
+    )
+    .await;
+    World {
+        open1,
+        alice,
+        collector,
+    }
+}
+
+/// Posts one job of `project` with one task: `nodes` nodes for `hours` hours
+/// from March 2nd, 08:00; returns the batch's answer.
+async fn ingest(
+    app: &TestApp,
+    token: &str,
+    project: &str,
+    id: &str,
+    nodes: u32,
+    hours: i64,
+) -> Value {
+    let start = at(2, 8);
+    let body = json!({
+        "cluster": "karolina",
+        "jobs": [{
+            "schedulerJobId": id, "submitTime": start, "name": format!("job {id}"),
+            "state": "Finished", "project": project,
+            "tasks": [{
+                "ordinal": 0, "state": "Finished", "nodeType": "cpu",
+                "startTime": start, "endTime": start + chrono::Duration::hours(hours),
+                "allocatedNodes": nodes,
+                "parameters": { "NumNodes": nodes.to_string(), "RunTime": format!("{hours:02}:00:00") },
+            }],
+        }],
+    });
+    let response = app
+        .client
+        .post(app.url("/api/v1/hpc/jobs"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// Opens `/graphql/ws` with the `graphql-transport-ws` subprotocol.
+async fn connect(app: &TestApp) -> Socket {
+    let mut request = format!("ws://{}/graphql/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "graphql-transport-ws"
+    );
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .unwrap();
+}
+
+/// The next protocol message, or the close frame's code as `{"close": code}`.
+async fn receive(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("a message in time")
+            .expect("the connection is open")
+            .unwrap();
+        match message {
+            Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+            Message::Close(frame) => {
+                let frame = frame.expect("a close frame with a code");
+                return json!({ "close": u16::from(frame.code), "reason": frame.reason.as_str() });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Connects, authenticates with `token` and waits for the acknowledgement.
+async fn connect_as(app: &TestApp, token: &str) -> Socket {
+    let mut socket = connect(app).await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
+    )
+    .await;
+    assert_eq!(
+        receive(&mut socket).await,
+        json!({ "type": "connection_ack" })
+    );
+    socket
+}
+
+/// Subscribes and waits until the server has registered one more subscriber
+/// on `app`'s event bus, so that what is ingested next is heard.
+async fn subscribe(socket: &mut Socket, app: &TestApp, id: &str, query: &str) {
+    let before = app.state.events.subscribers();
+    send(
+        socket,
+        json!({ "id": id, "type": "subscribe", "payload": { "query": query } }),
+    )
+    .await;
+    let deadline = Instant::now() + PATIENCE;
+    while app.state.events.subscribers() <= before {
+        assert!(Instant::now() < deadline, "the subscription never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+const USAGE: &str = "subscription { usageIngested { project source resourceKind resource unit day amount records } }";
+
+fn project_id(project: &projects::Model) -> String {
+    tally::graphql::GlobalId::encode("Project", project.id).0
+}
+
+#[tokio::test]
+async fn an_ingested_task_reaches_a_subscriber_within_a_second() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let config = db.config();
+    let app = TestApp::spawn_with(db, config).await;
+    let collector = app.token_for(w.collector);
+    let mut socket = connect_as(&app, &app.token_for(w.alice)).await;
+    subscribe(&mut socket, &app, "usage", USAGE).await;
+
+    // Alice may not see OPEN-2: its usage, ingested first, never reaches her.
+    ingest(&app, &collector, "OPEN-2", "200", 4, 1).await;
+    let sent = Instant::now();
+    ingest(&app, &collector, "OPEN-1", "100", 2, 3).await;
+    let message = receive(&mut socket).await;
+    let latency = sent.elapsed();
+    assert!(latency < Duration::from_secs(1), "{latency:?}");
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(message["id"], "usage");
+    let usage = &message["payload"]["data"]["usageIngested"];
+    assert_eq!(usage["project"], project_id(&w.open1), "{message}");
+    assert_eq!(usage["source"], "hpc");
+    assert_eq!(usage["resourceKind"], "node_type");
+    assert_eq!(usage["unit"], "node_hour");
+    assert_eq!(usage["day"], "2026-03-02");
+    assert_eq!(usage["amount"], 6.0, "2 nodes × 3 hours: {message}");
+    assert_eq!(usage["records"], 1);
+    eprintln!("usage reached the subscriber {latency:?} after the batch was sent");
+
+    // A replay changes nothing, so nothing is heard; the next change is.
+    let replay = ingest(&app, &collector, "OPEN-1", "100", 2, 3).await;
+    assert_eq!(replay["unchanged"], 1, "{replay}");
+    let next = ingest(&app, &collector, "OPEN-1", "101", 1, 1).await;
+    assert_eq!(next["inserted"], 1, "{next}");
+    let message = receive(&mut socket).await;
+    assert_eq!(
+        message["payload"]["data"]["usageIngested"]["amount"], 1.0,
+        "{message}"
+    );
+
+    // Completing the subscription stops it.
+    send(&mut socket, json!({ "id": "usage", "type": "complete" })).await;
+    let deadline = Instant::now() + PATIENCE;
+    while app.state.events.subscribers() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the subscription was not dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_subscriber_never_hears_of_other_projects() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let config = db.config();
+    let app = TestApp::spawn_with(db, config).await;
+    let collector = app.token_for(w.collector);
+    let mut socket = connect_as(&app, &app.token_for(w.alice)).await;
+    // Asking for everything still yields only OPEN-1; asking for OPEN-2
+    // (which alice may not see) yields nothing at all.
+    subscribe(&mut socket, &app, "mine", USAGE).await;
+    let open2 = tally::graphql::GlobalId::encode("Project", w.open1.id + 1).0;
+    subscribe(
+        &mut socket,
+        &app,
+        "theirs",
+        &format!(r#"subscription {{ usageIngested(projects: ["{open2}"]) {{ project amount }} }}"#),
+    )
+    .await;
+    for i in 0..3 {
+        ingest(&app, &collector, "OPEN-2", &format!("2{i}"), 1, 1).await;
+    }
+    ingest(&app, &collector, "OPEN-1", "1", 1, 2).await;
+    let message = receive(&mut socket).await;
+    assert_eq!(message["id"], "mine", "{message}");
+    assert_eq!(
+        message["payload"]["data"]["usageIngested"]["project"],
+        project_id(&w.open1)
+    );
+    // Nothing else is pending: the OPEN-2 batches produced no message.
+    let quiet = tokio::time::timeout(Duration::from_millis(500), socket.next()).await;
+    assert!(quiet.is_err(), "unexpected message: {quiet:?}");
+}
+
+#[tokio::test]
+async fn connections_without_valid_credentials_are_closed() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let config = db.config();
+    let app = TestApp::spawn_with(db, config).await;
+    let valid = app.token_for(w.alice);
+    for payload in [
+        json!({}),
+        json!({ "Authorization": format!("Bearer {valid}x") }),
+        json!({ "token": app.token_for(9_999) }),
+    ] {
+        let mut socket = connect(&app).await;
+        send(
+            &mut socket,
+            json!({ "type": "connection_init", "payload": payload }),
+        )
+        .await;
+        let answer = receive(&mut socket).await;
+        assert_eq!(answer["close"], 4403, "{payload}: {answer}");
+    }
+    // Subscribing before the handshake: 4401.
+    let mut socket = connect(&app).await;
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": USAGE } }),
+    )
+    .await;
+    assert_eq!(receive(&mut socket).await["close"], 4401);
+    // Other spellings of the token are accepted.
+    let mut socket = connect(&app).await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "token": valid } }),
+    )
+    .await;
+    assert_eq!(receive(&mut socket).await["type"], "connection_ack");
+    // Without the subprotocol there is no upgrade.
+    let request = format!("ws://{}/graphql/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    assert!(tokio_tungstenite::connect_async(request).await.is_err());
+}
+
+/// On PostgreSQL, a subscriber of one instance hears what another instance
+/// ingested (LISTEN/NOTIFY). SQLite runs one instance.
+#[tokio::test]
+async fn usage_crosses_instances_on_postgres() {
+    let db = TestDb::new().await;
+    if db.backend() != DbBackend::Postgres {
+        eprintln!("skipped: several instances share a database only on PostgreSQL");
+        return;
+    }
+    let w = world(&db).await;
+    let second = db.share().await;
+    let (config, second_config) = (db.config(), second.config());
+    let listening = TestApp::spawn_with(db, config).await;
+    let ingesting = TestApp::spawn_with(second, second_config).await;
+    let mut socket = connect_as(&listening, &listening.token_for(w.alice)).await;
+    subscribe(&mut socket, &listening, "usage", USAGE).await;
+    let sent = Instant::now();
+    ingest(
+        &ingesting,
+        &ingesting.token_for(w.collector),
+        "OPEN-1",
+        "7",
+        3,
+        2,
+    )
+    .await;
+    let message = receive(&mut socket).await;
+    let latency = sent.elapsed();
+    assert!(latency < Duration::from_secs(1), "{latency:?}");
+    let usage = &message["payload"]["data"]["usageIngested"];
+    assert_eq!(usage["project"], project_id(&w.open1), "{message}");
+    assert_eq!(usage["amount"], 6.0, "{message}");
+    eprintln!("usage crossed instances {latency:?} after the batch was sent");
+}
+
+#[tokio::test]
+async fn recomputation_progress_is_published() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let config = db.config_with(&[("TALLY_RECOMPUTE_POLL_SECS", "1")]);
+    let app = TestApp::spawn_with(db, config).await;
+    let collector = app.token_for(w.collector);
+    ingest(&app, &collector, "OPEN-1", "1", 2, 3).await;
+    let mut socket = connect_as(&app, &app.token_for(w.alice)).await;
+    subscribe(
+        &mut socket,
+        &app,
+        "progress",
+        "subscription { recomputationProgress { run project state tasksDone tasksTotal } }",
+    )
+    .await;
+    let run =
+        tally::service::recompute::enqueue(&app.db.conn, w.open1.id, at(1, 0), at(31, 0), None)
+            .await
+            .unwrap();
+    let mut states = Vec::new();
+    loop {
+        let message = receive(&mut socket).await;
+        let progress = &message["payload"]["data"]["recomputationProgress"];
+        assert_eq!(
+            progress["run"],
+            tally::graphql::GlobalId::encode("RecomputationRun", run.id).0,
+            "{message}"
+        );
+        assert_eq!(progress["project"], project_id(&w.open1));
+        states.push((
+            progress["state"].as_str().unwrap().to_owned(),
+            progress["tasksDone"].as_i64().unwrap(),
+            progress["tasksTotal"].as_i64().unwrap(),
+        ));
+        if progress["state"] != "running" {
+            break;
+        }
+    }
+    assert_eq!(
+        states.first(),
+        Some(&("running".to_owned(), 0, 1)),
+        "{states:?}"
+    );
+    assert_eq!(
+        states.last(),
+        Some(&("finished".to_owned(), 1, 1)),
+        "{states:?}"
+    );
+}
