@@ -796,7 +796,10 @@ async fn a_five_level_query_costs_the_same_statements_for_1_and_200_rows() {
         }
         counts.push((statements, app.statements.recorded()));
     }
-    eprintln!("statements: {:?}", counts.iter().map(|c| c.0).collect::<Vec<_>>());
+    eprintln!(
+        "statements: {:?}",
+        counts.iter().map(|c| c.0).collect::<Vec<_>>()
+    );
     // The caller's lookup, then one page and one count per level, whatever
     // the number of rows.
     assert_eq!(counts[0].0, counts[1].0, "{:#?}", counts[1].1);

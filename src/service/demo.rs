@@ -6,9 +6,12 @@
 //! would produce. Only dimension rows that have no service yet (projects,
 //! clusters, node types, providers, …) are written as entities.
 //!
-//! The data is deterministic (a seeded generator) and lies in the past
-//! relative to the moment of loading: 3 months of jobs, 60 days of storage,
-//! 60 days of EOSC metrics, the last 10 days of cloud VMs. `scale` multiplies
+//! The data is deterministic (a seeded generator) and fixed in time: it ends
+//! at [`end`] (2026-11-01 00:00 UTC) with 3 months of jobs, 60 days of storage,
+//! 60 days of EOSC metrics and the last 10 days of cloud VMs before it. Fixed
+//! dates let the playground's example operations name their periods and let
+//! their answers be pinned by snapshots: the demo shows the same numbers on
+//! every day it is loaded. `scale` multiplies
 //! every volume (jobs, VMs, buckets, EOSC users); each batch is one
 //! transaction of at most [`JOBS_PER_BATCH`] jobs (or a few thousand records).
 
@@ -297,6 +300,15 @@ pub async fn is_empty(db: &DatabaseConnection) -> Result<bool, Error> {
     Ok(projects::Entity::find().count(db).await? == 0)
 }
 
+/// The instant the demo data ends: 2026-11-01 00:00 UTC.
+pub const END_EPOCH_SECONDS: i64 = 1_793_491_200;
+
+/// The instant the demo data ends.
+#[must_use]
+pub fn end() -> DateTime<Utc> {
+    DateTime::from_timestamp(END_EPOCH_SECONDS, 0).unwrap_or_default()
+}
+
 /// Loads the demo data set, `scale` times its size, into an empty database.
 ///
 /// # Errors
@@ -312,7 +324,7 @@ pub async fn load(db: &DatabaseConnection, scale: u32) -> Result<Summary, Error>
     }
     let scale = scale.max(1);
     let n = usize::try_from(scale).unwrap_or(1);
-    let now = Utc::now();
+    let now = end();
     let this_hour = now
         .duration_trunc(Duration::hours(1))
         .map_err(|e| Error::internal(&e))?;
