@@ -65,7 +65,7 @@
   function showTokenState() {
     state.textContent = currentToken
       ? 'a token is sent with every request (kept in this browser)'
-      : 'no token: you are anonymous';
+      : 'no token: you are anonymous (the schema and its docs appear once a token is set)';
   }
   input.value = currentToken;
   showTokenState();
@@ -106,7 +106,12 @@
     var withToken = function (params, options) {
       return fetcher(params, options);
     };
-    root.render(React.createElement(GraphiQL, Object.assign({ fetcher: withToken }, props)));
+    // Anonymous callers may not introspect (TALLY_GRAPHQL_INTROSPECTION):
+    // without a token GraphiQL is told there is no schema to fetch.
+    var schema = currentToken ? {} : { schema: null };
+    root.render(
+      React.createElement(GraphiQL, Object.assign({ fetcher: withToken }, props, schema))
+    );
   }
   render();
 
