@@ -50,6 +50,23 @@ pub(crate) struct BucketUsage {
     bytes_deleted: i64,
 }
 
+/// A [`BucketUsage`] from a row of any of the three bucket usage tables
+/// (they share their summed columns) over `[start, end)`.
+macro_rules! bucket_usage {
+    ($row:expr, $start:expr, $end:expr) => {
+        BucketUsage {
+            start: $start,
+            end: $end,
+            byte_hours: $row.byte_hours,
+            object_delta: $row.object_delta,
+            writes: $row.writes,
+            deletes: $row.deletes,
+            bytes_written: $row.bytes_written,
+            bytes_deleted: $row.bytes_deleted,
+        }
+    };
+}
+
 fn midnight(day: NaiveDate) -> DateTime<Utc> {
     day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
@@ -95,16 +112,7 @@ impl Loader<BucketUsageKey> for Db {
                     .map(|r| {
                         (
                             r.bucket_id,
-                            BucketUsage {
-                                start: r.hour,
-                                end: r.hour + chrono::Duration::hours(1),
-                                byte_hours: r.byte_hours,
-                                object_delta: r.object_delta,
-                                writes: r.writes,
-                                deletes: r.deletes,
-                                bytes_written: r.bytes_written,
-                                bytes_deleted: r.bytes_deleted,
-                            },
+                            bucket_usage!(r, r.hour, r.hour + chrono::Duration::hours(1)),
                         )
                     })
                     .collect(),
@@ -121,16 +129,11 @@ impl Loader<BucketUsageKey> for Db {
                     .map(|r| {
                         (
                             r.bucket_id,
-                            BucketUsage {
-                                start: midnight(r.day),
-                                end: midnight(r.day.succ_opt().unwrap_or(r.day)),
-                                byte_hours: r.byte_hours,
-                                object_delta: r.object_delta,
-                                writes: r.writes,
-                                deletes: r.deletes,
-                                bytes_written: r.bytes_written,
-                                bytes_deleted: r.bytes_deleted,
-                            },
+                            bucket_usage!(
+                                r,
+                                midnight(r.day),
+                                midnight(r.day.succ_opt().unwrap_or(r.day))
+                            ),
                         )
                     })
                     .collect(),
@@ -154,16 +157,7 @@ impl Loader<BucketUsageKey> for Db {
                             .unwrap_or(r.month);
                         (
                             r.bucket_id,
-                            BucketUsage {
-                                start: midnight(r.month),
-                                end: midnight(next),
-                                byte_hours: r.byte_hours,
-                                object_delta: r.object_delta,
-                                writes: r.writes,
-                                deletes: r.deletes,
-                                bytes_written: r.bytes_written,
-                                bytes_deleted: r.bytes_deleted,
-                            },
+                            bucket_usage!(r, midnight(r.month), midnight(next)),
                         )
                     })
                     .collect(),
