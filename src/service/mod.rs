@@ -4,6 +4,7 @@
 //! apply inside their queries.
 
 pub mod batch;
+mod bulk;
 pub mod cloud;
 pub mod cloud_records;
 pub mod demo;
