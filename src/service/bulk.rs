@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use sea_orm::sea_query::Query;
+use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, EntityTrait, Iterable as _, QueryResult, QueryTrait as _,
 };
@@ -101,4 +101,30 @@ where
         }
     }
     Ok(out)
+}
+
+/// Inserts `rows` (which must all set the same columns) in chunks, resolving
+/// conflicts with `on_conflict`. No two rows may share a conflict key (one
+/// statement cannot update a row twice).
+///
+/// # Errors
+/// A database error (the caller's transaction then rolls back).
+pub(crate) async fn upsert<A>(
+    db: &impl ConnectionTrait,
+    rows: Vec<A>,
+    on_conflict: &OnConflict,
+) -> Result<(), Error>
+where
+    A: ActiveModelTrait,
+{
+    let per = rows_per_statement::<A::Entity>();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(per).collect();
+        A::Entity::insert_many(chunk)
+            .on_conflict(on_conflict.clone())
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
 }

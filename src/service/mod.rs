@@ -7,6 +7,7 @@ pub mod batch;
 mod bulk;
 pub mod cloud;
 pub mod cloud_records;
+mod cloud_summaries;
 pub mod demo;
 pub mod eosc;
 pub mod formulas;
