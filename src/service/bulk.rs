@@ -2,8 +2,8 @@
 //! rows instead of one per row, which is what makes benchmark-sized loads
 //! (a million tasks) take minutes instead of hours (`docs/benchmarks.md`).
 //!
-//! A chunk stays under both backends' limits on bind parameters (SQLite's
-//! 32 766, PostgreSQL's 65 535). Rows that need their generated ids back are
+//! A chunk is as long as the backend's limit on bind parameters allows
+//! (SQLite's 32 766, PostgreSQL's 65 535). Rows that need their generated ids back are
 //! inserted with `INSERT … RETURNING` (PostgreSQL, SQLite ≥ 3.35) and matched
 //! to what was sent by their natural key, never by position: neither backend
 //! promises to return rows in the order of `VALUES`.
@@ -13,22 +13,35 @@ use std::hash::Hash;
 
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, EntityTrait, Iterable as _, QueryResult, QueryTrait as _,
+    ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, Iterable as _, QueryResult,
+    QueryTrait as _,
 };
 
 use crate::error::Error;
 
-/// Bind parameters per statement: under SQLite's limit of 32 766, with room.
-const MAX_BINDS: usize = 30_000;
-/// Rows per statement at most, however narrow the rows: past this, longer
-/// statements no longer pay off.
-const MAX_ROWS: usize = 2_000;
+/// Bind parameters per statement: under SQLite's limit of 32 766 and
+/// PostgreSQL's of 65 535, with room.
+fn max_binds(backend: DbBackend) -> usize {
+    match backend {
+        DbBackend::Postgres => 64_000,
+        _ => 32_000,
+    }
+}
 
-/// How many rows of `E` fit in one statement.
+/// How many rows of `columns` values fit in one statement on `backend`.
+///
+/// As many as the backend takes: on PostgreSQL over TCP, each statement
+/// whose parameters span several TCP segments can wait ~40 ms for a delayed
+/// ACK (sqlx 0.9.0 does not set `TCP_NODELAY`), so fewer, longer statements
+/// are much faster (`docs/benchmarks.md`).
 #[must_use]
-pub(crate) fn rows_per_statement<E: EntityTrait>() -> usize {
-    let columns = E::Column::iter().count().max(1);
-    (MAX_BINDS / columns).clamp(1, MAX_ROWS)
+pub(crate) fn rows_for(backend: DbBackend, columns: usize) -> usize {
+    (max_binds(backend) / columns.max(1)).max(1)
+}
+
+/// How many rows of `E` fit in one statement on `backend`.
+fn rows_per_statement<E: EntityTrait>(backend: DbBackend) -> usize {
+    rows_for(backend, E::Column::iter().count())
 }
 
 /// Inserts `rows` (which must all set the same columns) in chunks.
@@ -39,7 +52,7 @@ pub(crate) async fn insert<A>(db: &impl ConnectionTrait, rows: Vec<A>) -> Result
 where
     A: ActiveModelTrait,
 {
-    let per = rows_per_statement::<A::Entity>();
+    let per = rows_per_statement::<A::Entity>(db.get_database_backend());
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<A> = rows.by_ref().take(per).collect();
@@ -70,7 +83,7 @@ where
     A: ActiveModelTrait,
     K: Eq + Hash,
 {
-    let per = rows_per_statement::<A::Entity>();
+    let per = rows_per_statement::<A::Entity>(db.get_database_backend());
     let mut out = Vec::with_capacity(rows.len());
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
@@ -117,7 +130,7 @@ pub(crate) async fn upsert<A>(
 where
     A: ActiveModelTrait,
 {
-    let per = rows_per_statement::<A::Entity>();
+    let per = rows_per_statement::<A::Entity>(db.get_database_backend());
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<A> = rows.by_ref().take(per).collect();

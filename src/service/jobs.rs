@@ -351,8 +351,13 @@ pub async fn ingest(
             .await?,
         projects: projects::Entity::find()
             .filter(
-                projects::Column::AccountingString
-                    .is_in(batch.jobs.iter().map(|j| j.project.as_str())),
+                projects::Column::AccountingString.is_in(
+                    batch
+                        .jobs
+                        .iter()
+                        .map(|j| j.project.as_str())
+                        .collect::<BTreeSet<_>>(),
+                ),
             )
             .all(db)
             .await?
@@ -361,8 +366,13 @@ pub async fn ingest(
             .collect(),
         users: users::Entity::find()
             .filter(
-                users::Column::Username
-                    .is_in(batch.jobs.iter().filter_map(|j| j.submitter.as_deref())),
+                users::Column::Username.is_in(
+                    batch
+                        .jobs
+                        .iter()
+                        .filter_map(|j| j.submitter.as_deref())
+                        .collect::<BTreeSet<_>>(),
+                ),
             )
             .all(db)
             .await?
