@@ -55,7 +55,8 @@ pub enum Command {
     /// with 60 days of hourly usage, all loaded through the ingestion
     /// services. Refused when the database already holds projects.
     Demo {
-        /// Multiply every volume by this (jobs, VMs, EOSC users, buckets).
+        /// Multiply the jobs and cloud VMs by this, the buckets and EOSC
+        /// users by a tenth of it (rounded up).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         scale: u32,
     },

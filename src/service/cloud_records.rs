@@ -18,19 +18,17 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait as _, JoinType, OnConflict, Query};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _,
-    QueryFilter as _, QueryOrder as _,
+    QueryFilter as _,
 };
 use sha2::{Digest as _, Sha256};
 
-use super::rollup::{Deltas, Key};
-use super::usage::{USAGE_DAILY, USAGE_HOURLY};
+use super::{bulk, cloud_summaries};
 use crate::domain::apel::{ApelError, CloudRecord, parse_message};
-use crate::domain::usage::hour_of;
-use crate::entity::{apel_messages, cloud_records, cloud_summaries_daily, cloud_vm_days, vos};
+use crate::entity::{apel_messages, cloud_records, vos};
 use crate::error::Error;
 
 /// What APEL stores for a missing name.
@@ -223,6 +221,10 @@ pub async fn load_message(
         })
         .collect();
     let mut replaced_before: HashMap<i64, cloud_records::Model> = HashMap::new();
+    // New snapshots are inserted together after the loop; a snapshot that
+    // replaces a stored one (rare) is updated in place.
+    let mut fresh: Vec<cloud_records::ActiveModel> = Vec::new();
+    let mut fresh_index: HashMap<(String, DateTime<Utc>, i64, i64), usize> = HashMap::new();
     for (index, record) in records.iter().enumerate() {
         let at = |e: ApelError| e.with_record(index + 1);
         let start = record.start_time.ok_or_else(|| {
@@ -250,6 +252,17 @@ pub async fn load_message(
             now,
         );
         let key = (record.vm_uuid.clone(), start, suspend, wall);
+        if let Some(position) = fresh_index.get(&key) {
+            // Earlier in this message: the later one replaces it, as it would
+            // replace a stored one.
+            if fresh[*position] == row {
+                loaded.unchanged += 1;
+            } else {
+                fresh[*position] = row;
+                loaded.updated += 1;
+            }
+            continue;
+        }
         match by_key.get(&key) {
             Some(old) if same_content(old, &row) => loaded.unchanged += 1,
             Some(old) => {
@@ -264,15 +277,14 @@ pub async fn load_message(
                 loaded.updated += 1;
             }
             None => {
-                let saved = row.insert(db).await?;
-                by_key.insert(key, saved);
+                fresh_index.insert(key, fresh.len());
+                fresh.push(row);
                 loaded.inserted += 1;
             }
         }
     }
-    for vm in vms {
-        recount_vm(db, vm, &replaced_before, now).await?;
-    }
+    bulk::insert(db, fresh).await?;
+    cloud_summaries::recount(db, &vms, &replaced_before, now).await?;
     Ok(loaded)
 }
 
@@ -352,348 +364,4 @@ fn same_content(old: &cloud_records::Model, row: &cloud_records::ActiveModel) ->
     row.created_at = Set(old.created_at);
     row.updated_at = Set(old.updated_at);
     sea_orm::TryIntoModel::try_into_model(row).is_ok_and(|new| new == *old)
-}
-
-/// The summary key of a counted day (APEL's GROUP BY of SummariseVMs).
-#[derive(Debug, Clone, PartialEq, PartialOrd)]
-struct SummaryKey {
-    day: NaiveDate,
-    site_id: i64,
-    cloud_service_id: i64,
-    global_user_id: i64,
-    vo_id: i64,
-    vo_group_id: i64,
-    vo_role_id: i64,
-    status: String,
-    cloud_type: String,
-    image_id: String,
-    cpu_count: f64,
-    benchmark_type: String,
-    benchmark: f64,
-}
-
-impl SummaryKey {
-    /// The key's columns (all but the day) equal on `table`, whose CPU count
-    /// is read through `cpu_count` (records may hold NULL, summaries 0).
-    fn condition(&self, table: Alias, cpu_count: Expr) -> Condition {
-        let column = |name: &str| Expr::col((table.clone(), Alias::new(name)));
-        Condition::all()
-            .add(column("site_id").eq(self.site_id))
-            .add(column("cloud_service_id").eq(self.cloud_service_id))
-            .add(column("global_user_id").eq(self.global_user_id))
-            .add(column("vo_id").eq(self.vo_id))
-            .add(column("vo_group_id").eq(self.vo_group_id))
-            .add(column("vo_role_id").eq(self.vo_role_id))
-            .add(column("status").eq(self.status.clone()))
-            .add(column("cloud_type").eq(self.cloud_type.clone()))
-            .add(column("image_id").eq(self.image_id.clone()))
-            .add(cpu_count.eq(self.cpu_count))
-            .add(column("benchmark_type").eq(self.benchmark_type.clone()))
-            .add(column("benchmark").eq(self.benchmark))
-    }
-
-    fn of(day: NaiveDate, r: &cloud_records::Model) -> Self {
-        Self {
-            day,
-            site_id: r.site_id,
-            cloud_service_id: r.cloud_service_id,
-            global_user_id: r.global_user_id,
-            vo_id: r.vo_id,
-            vo_group_id: r.vo_group_id,
-            vo_role_id: r.vo_role_id,
-            status: r.status.clone(),
-            cloud_type: r.cloud_type.clone(),
-            image_id: r.image_id.clone(),
-            cpu_count: r.cpu_count.unwrap_or(0.0),
-            benchmark_type: r.benchmark_type.clone(),
-            benchmark: r.benchmark,
-        }
-    }
-}
-
-/// Recomputes a VM's counted days and deltas from all its snapshots; updates
-/// `cloud_vm_days`, the summary rows and usage rows that change. `replaced`
-/// holds, by id, the previous content of snapshots this message replaced.
-async fn recount_vm(
-    db: &impl ConnectionTrait,
-    vm: &str,
-    replaced: &HashMap<i64, cloud_records::Model>,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    let snapshots = cloud_records::Entity::find()
-        .filter(cloud_records::Column::VmUuid.eq(vm))
-        .order_by_asc(cloud_records::Column::MeasurementTime)
-        .order_by_asc(cloud_records::Column::Id)
-        .all(db)
-        .await?;
-    let records: HashMap<i64, &cloud_records::Model> =
-        snapshots.iter().map(|r| (r.id, r)).collect();
-    // The last snapshot of each day, in day order.
-    let mut kept: BTreeMap<NaiveDate, &cloud_records::Model> = BTreeMap::new();
-    for snapshot in &snapshots {
-        kept.insert(snapshot.measurement_day, snapshot);
-    }
-    let mut wanted: BTreeMap<NaiveDate, (i64, [i64; 4])> = BTreeMap::new();
-    let mut previous: Option<&cloud_records::Model> = None;
-    for (day, record) in &kept {
-        let counter = |r: Option<&cloud_records::Model>| -> [i64; 4] {
-            r.map_or([0; 4], |r| {
-                [
-                    r.wall_duration,
-                    r.cpu_duration.unwrap_or(0),
-                    r.network_inbound.unwrap_or(0),
-                    r.network_outbound.unwrap_or(0),
-                ]
-            })
-        };
-        let (now_counters, before) = (counter(Some(record)), counter(previous));
-        let delta = [0, 1, 2, 3].map(|i| now_counters[i].saturating_sub(before[i]));
-        wanted.insert(*day, (record.id, delta));
-        previous = Some(record);
-    }
-    let stored: BTreeMap<NaiveDate, cloud_vm_days::Model> = cloud_vm_days::Entity::find()
-        .filter(cloud_vm_days::Column::VmUuid.eq(vm))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|d| (d.day, d))
-        .collect();
-
-    let mut touched: Vec<SummaryKey> = Vec::new();
-    let (mut usage_daily, mut usage_hourly) = (Deltas::default(), Deltas::default());
-    let days: BTreeSet<NaiveDate> = wanted.keys().chain(stored.keys()).copied().collect();
-    for day in days {
-        let old = stored.get(&day);
-        let new = wanted.get(&day);
-        let old_view = old.map(|o| {
-            (
-                o.record_id,
-                [
-                    o.wall_delta,
-                    o.cpu_delta,
-                    o.network_inbound_delta,
-                    o.network_outbound_delta,
-                ],
-            )
-        });
-        let content_changed = old.is_some_and(|o| replaced.contains_key(&o.record_id));
-        if old_view.as_ref() == new && !content_changed {
-            continue;
-        }
-        // The old contribution leaves, the new one arrives.
-        if let Some(old) = old {
-            let before = replaced
-                .get(&old.record_id)
-                .or_else(|| records.get(&old.record_id).copied());
-            if let Some(record) = before {
-                touched.push(SummaryKey::of(day, record));
-                usage(
-                    &mut usage_daily,
-                    &mut usage_hourly,
-                    day,
-                    record,
-                    [old.wall_delta, old.cpu_delta],
-                    -1,
-                );
-            } else if let Some(record) = cloud_records::Entity::find_by_id(old.record_id)
-                .one(db)
-                .await?
-            {
-                touched.push(SummaryKey::of(day, &record));
-                usage(
-                    &mut usage_daily,
-                    &mut usage_hourly,
-                    day,
-                    &record,
-                    [old.wall_delta, old.cpu_delta],
-                    -1,
-                );
-            }
-        }
-        match new {
-            Some((record_id, delta)) => {
-                if let Some(record) = records.get(record_id) {
-                    touched.push(SummaryKey::of(day, record));
-                    usage(
-                        &mut usage_daily,
-                        &mut usage_hourly,
-                        day,
-                        record,
-                        [delta[0], delta[1]],
-                        1,
-                    );
-                }
-                let row = cloud_vm_days::ActiveModel {
-                    vm_uuid: Set(vm.to_owned()),
-                    day: Set(day),
-                    record_id: Set(*record_id),
-                    wall_delta: Set(delta[0]),
-                    cpu_delta: Set(delta[1]),
-                    network_inbound_delta: Set(delta[2]),
-                    network_outbound_delta: Set(delta[3]),
-                    ..Default::default()
-                };
-                cloud_vm_days::Entity::insert(row)
-                    .on_conflict(
-                        OnConflict::columns([
-                            cloud_vm_days::Column::VmUuid,
-                            cloud_vm_days::Column::Day,
-                        ])
-                        .update_columns([
-                            cloud_vm_days::Column::RecordId,
-                            cloud_vm_days::Column::WallDelta,
-                            cloud_vm_days::Column::CpuDelta,
-                            cloud_vm_days::Column::NetworkInboundDelta,
-                            cloud_vm_days::Column::NetworkOutboundDelta,
-                        ])
-                        .to_owned(),
-                    )
-                    .exec_without_returning(db)
-                    .await?;
-            }
-            None => {
-                cloud_vm_days::Entity::delete_many()
-                    .filter(cloud_vm_days::Column::VmUuid.eq(vm))
-                    .filter(cloud_vm_days::Column::Day.eq(day))
-                    .exec(db)
-                    .await?;
-            }
-        }
-    }
-    touched.dedup();
-    for key in touched {
-        resummarise(db, &key, now).await?;
-    }
-    usage_daily.apply(db, &USAGE_DAILY, now).await?;
-    usage_hourly.apply(db, &USAGE_HOURLY, now).await
-}
-
-/// Adds (`sign` 1) or removes (-1) a counted day's usage in the cross-source
-/// tables, when the record's VO belongs to a project.
-fn usage(
-    daily: &mut Deltas,
-    hourly: &mut Deltas,
-    day: NaiveDate,
-    record: &cloud_records::Model,
-    amounts: [i64; 2],
-    sign: i64,
-) {
-    let Some(project) = record.project_id else {
-        return;
-    };
-    for (unit, amount) in [("vm_second", amounts[0]), ("cpu_second", amounts[1])] {
-        let key = |bucket: sea_orm::Value| {
-            Key(vec![
-                project.into(),
-                "cloud".into(),
-                "site".into(),
-                record.site_id.into(),
-                0_i64.into(),
-                0_i64.into(),
-                unit.into(),
-                0_i16.into(),
-                bucket,
-            ])
-        };
-        daily.add(key(day.into()), &[sign * amount, sign]);
-        hourly.add(
-            key(hour_of(record.measurement_time).into()),
-            &[sign * amount, sign],
-        );
-    }
-}
-
-/// Recomputes one summary row from the counted days it groups (or deletes it
-/// when none is left).
-async fn resummarise(
-    db: &impl ConnectionTrait,
-    key: &SummaryKey,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    let d = Alias::new("d");
-    let r = Alias::new("r");
-    let mut select = Query::select();
-    select
-        .from_as("cloud_vm_days", d.clone())
-        .join_as(
-            JoinType::InnerJoin,
-            "cloud_records",
-            r.clone(),
-            Expr::col((r.clone(), Alias::new("id"))).equals((d.clone(), Alias::new("record_id"))),
-        )
-        .expr_as(Expr::cust("MIN(r.start_time)"), "earliest")
-        .expr_as(Expr::cust("MAX(r.start_time)"), "latest")
-        .expr_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "vms")
-        .and_where(Expr::col((d, Alias::new("day"))).eq(key.day))
-        .cond_where(key.condition(r, Expr::cust("COALESCE(r.cpu_count, 0)")));
-    // Integer sums (PostgreSQL's SUM(bigint) is numeric; NULL when nothing).
-    for (column, alias) in [
-        ("d.wall_delta", "wall"),
-        ("d.cpu_delta", "cpu"),
-        ("d.network_inbound_delta", "net_in"),
-        ("d.network_outbound_delta", "net_out"),
-        ("r.public_ip_count", "public_ips"),
-        ("r.memory", "memory"),
-        ("r.disk", "disk"),
-    ] {
-        select.expr_as(
-            Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS BIGINT)")),
-            alias,
-        );
-    }
-    let row = db.query_one(&select).await?;
-    let vms = match &row {
-        Some(row) => row.try_get::<i64>("", "vms")?,
-        None => 0,
-    };
-    let table = Alias::new("cloud_summaries_daily");
-    let filter = cloud_summaries_daily::Entity::find()
-        .filter(cloud_summaries_daily::Column::Day.eq(key.day))
-        .filter(key.condition(table.clone(), Expr::col((table, Alias::new("cpu_count")))));
-    let existing = filter.one(db).await?;
-    let Some(row) = row.filter(|_| vms > 0) else {
-        if let Some(existing) = existing {
-            cloud_summaries_daily::Entity::delete_by_id(existing.id)
-                .exec(db)
-                .await?;
-        }
-        return Ok(());
-    };
-    let project_id = vos::Entity::find_by_id(key.vo_id)
-        .one(db)
-        .await?
-        .and_then(|vo| vo.project_id);
-    let mut summary = match existing {
-        Some(existing) => existing.into(),
-        None => cloud_summaries_daily::ActiveModel {
-            site_id: Set(key.site_id),
-            cloud_service_id: Set(key.cloud_service_id),
-            day: Set(key.day),
-            global_user_id: Set(key.global_user_id),
-            vo_id: Set(key.vo_id),
-            vo_group_id: Set(key.vo_group_id),
-            vo_role_id: Set(key.vo_role_id),
-            status: Set(key.status.clone()),
-            cloud_type: Set(key.cloud_type.clone()),
-            image_id: Set(key.image_id.clone()),
-            cpu_count: Set(key.cpu_count),
-            benchmark_type: Set(key.benchmark_type.clone()),
-            benchmark: Set(key.benchmark),
-            ..Default::default()
-        },
-    };
-    summary.project_id = Set(project_id);
-    summary.earliest_start_time = Set(row.try_get::<DateTime<Utc>>("", "earliest")?);
-    summary.latest_start_time = Set(row.try_get::<DateTime<Utc>>("", "latest")?);
-    summary.wall_duration = Set(row.try_get("", "wall")?);
-    summary.cpu_duration = Set(row.try_get("", "cpu")?);
-    summary.network_inbound = Set(row.try_get("", "net_in")?);
-    summary.network_outbound = Set(row.try_get("", "net_out")?);
-    summary.public_ip_count = Set(row.try_get("", "public_ips")?);
-    summary.memory = Set(row.try_get("", "memory")?);
-    summary.disk = Set(row.try_get("", "disk")?);
-    summary.number_of_vms = Set(vms);
-    summary.updated_at = Set(now);
-    summary.save(db).await?;
-    Ok(())
 }

@@ -11,9 +11,16 @@
 //! 60 days of EOSC metrics and the last 10 days of cloud VMs before it. Fixed
 //! dates let the playground's example operations name their periods and let
 //! their answers be pinned by snapshots: the demo shows the same numbers on
-//! every day it is loaded. `scale` multiplies
-//! every volume (jobs, VMs, buckets, EOSC users); each batch is one
-//! transaction of at most [`JOBS_PER_BATCH`] jobs (or a few thousand records).
+//! every day it is loaded.
+//!
+//! `scale` N makes benchmark data: N times the jobs (about 600 × N tasks)
+//! and N times the cloud VMs (about 9 snapshots each), but only ⌈N / 10⌉
+//! times the buckets and EOSC users. A bucket brings 1 440 hourly samples
+//! and an EOSC user 120 metrics, so scaling them by N would make the storage
+//! part twelve times the HPC part: a million tasks would come with seven
+//! million storage samples. Each batch is one transaction of at most
+//! [`JOBS_PER_BATCH`] jobs (or a few thousand records). `docs/benchmarks.md`
+//! has the volumes and load times.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -39,10 +46,12 @@ use crate::entity::{
 };
 use crate::error::Error;
 
-/// Jobs per HPC ingestion batch (one transaction each).
-pub const JOBS_PER_BATCH: usize = 1000;
+/// Jobs per HPC ingestion batch (one transaction each). Larger batches mean
+/// fewer, longer statements and more rollup deltas merged before they are
+/// written (`docs/benchmarks.md`).
+pub const JOBS_PER_BATCH: usize = 5000;
 /// Storage samples per batch.
-const SAMPLES_PER_BATCH: usize = 5000;
+const SAMPLES_PER_BATCH: usize = 20_000;
 /// APEL records per message.
 const RECORDS_PER_MESSAGE: usize = 1000;
 /// EOSC metrics per batch.
@@ -52,7 +61,7 @@ const METRICS_PER_BATCH: usize = 2000;
 const JOBS: usize = 240;
 /// Cloud VMs at scale 1.
 const VMS: usize = 12;
-/// Buckets at scale 1.
+/// Buckets at scales 1 to 10 (more by a tenth of the scale).
 const BUCKETS: usize = 3;
 /// Days of jobs.
 const JOB_DAYS: i64 = 90;
@@ -615,6 +624,12 @@ async fn dimensions(
     })
 }
 
+/// How many times the scale-1 volume of the sources that grow with a tenth
+/// of the scale (buckets, EOSC users): ⌈`n` / 10⌉.
+fn tenth(n: usize) -> usize {
+    n.div_ceil(10).max(1)
+}
+
 /// Fails loudly when a service rejected demo data.
 fn accepted(what: &str, report: &Report) -> Result<(), Error> {
     if report.accepted() {
@@ -936,7 +951,7 @@ async fn load_eosc(
     summary: &mut Summary,
 ) -> Result<(), Error> {
     let mut inputs = Vec::new();
-    for user in 0..n {
+    for user in 0..tenth(n) {
         for (definition_id, name) in &world.definitions {
             let mut stored_tb = 2.0 + 10.0 * rng.unit();
             for day in (1..=EOSC_DAYS).rev() {
@@ -1000,11 +1015,12 @@ async fn load_storage(
     let hours = STORAGE_DAYS * 24;
     let first = this_hour - Duration::hours(hours);
     let mut samples = Vec::new();
-    for index in 0..BUCKETS * n {
+    let count = BUCKETS * tenth(n);
+    for index in 0..count {
         let (kind, class, base) = KINDS[index % KINDS.len()];
         let project = &PROJECTS[index % PROJECTS.len()];
         let owner = project.members[index % project.members.len()];
-        let bucket = if n == 1 {
+        let bucket = if count == BUCKETS {
             format!("demo-{kind}")
         } else {
             format!("demo-{kind}-{index:05}")

@@ -9,17 +9,20 @@
 //! as zero. The rollups receive, for every changed task, its new contribution
 //! minus its old one.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{LockType, OnConflict};
 use sea_orm::{
-    ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, ConnectionTrait, DbBackend,
-    EntityTrait as _, QueryFilter as _, QuerySelect as _,
+    ActiveModelTrait as _,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, QueryFilter as _,
+    QuerySelect as _,
 };
 use serde::Deserialize;
 
 use super::batch::{RejectionKind, Report};
+use super::bulk;
 use super::formulas::{Choice, FormulaBook};
 use super::rollup::{Deltas, Key, Rollup};
 use super::usage::{USAGE_DAILY, USAGE_HOURLY};
@@ -348,8 +351,13 @@ pub async fn ingest(
             .await?,
         projects: projects::Entity::find()
             .filter(
-                projects::Column::AccountingString
-                    .is_in(batch.jobs.iter().map(|j| j.project.as_str())),
+                projects::Column::AccountingString.is_in(
+                    batch
+                        .jobs
+                        .iter()
+                        .map(|j| j.project.as_str())
+                        .collect::<BTreeSet<_>>(),
+                ),
             )
             .all(db)
             .await?
@@ -358,8 +366,13 @@ pub async fn ingest(
             .collect(),
         users: users::Entity::find()
             .filter(
-                users::Column::Username
-                    .is_in(batch.jobs.iter().filter_map(|j| j.submitter.as_deref())),
+                users::Column::Username.is_in(
+                    batch
+                        .jobs
+                        .iter()
+                        .filter_map(|j| j.submitter.as_deref())
+                        .collect::<BTreeSet<_>>(),
+                ),
             )
             .all(db)
             .await?
@@ -371,7 +384,7 @@ pub async fn ingest(
 
     // Content of each job as sent, with names resolved.
     let mut sent: Vec<Option<JobContent>> = Vec::with_capacity(batch.jobs.len());
-    let mut sub_project_cache: HashMap<(i64, String), i64> = HashMap::new();
+    let mut wanted_sub_projects: BTreeSet<(i64, String)> = BTreeSet::new();
     for (index, job) in batch.jobs.iter().enumerate() {
         let key = key_text(&batch.cluster, job);
         let Some(&project_id) = resolved.projects.get(&job.project) else {
@@ -431,17 +444,15 @@ pub async fn ingest(
             sent.push(None);
             continue;
         }
-        let sub_project_id = match &job.sub_project {
-            Some(identifier) => {
-                Some(sub_project(db, &mut sub_project_cache, project_id, identifier).await?)
-            }
-            None => None,
-        };
+        if let Some(identifier) = &job.sub_project {
+            wanted_sub_projects.insert((project_id, identifier.clone()));
+        }
         sent.push(Some(JobContent {
             name: job.name.clone(),
             state: job.state.parse().map(JobState::value).unwrap_or_default(),
             project_id,
-            sub_project_id,
+            // Resolved below, once for the whole batch.
+            sub_project_id: None,
             submitter_id: job
                 .submitter
                 .as_ref()
@@ -457,6 +468,16 @@ pub async fn ingest(
     if !report.accepted() {
         return Ok(report);
     }
+    let sub_project_ids = sub_projects(db, &wanted_sub_projects).await?;
+    for (job, content) in batch.jobs.iter().zip(sent.iter_mut()) {
+        if let (Some(content), Some(identifier)) = (content.as_mut(), &job.sub_project) {
+            let id = sub_project_ids
+                .get(&(content.project_id, identifier.clone()))
+                .copied()
+                .ok_or_else(|| Error::internal(&"a sub-project was not created"))?;
+            content.sub_project_id = Some(id);
+        }
+    }
 
     let existing = load_existing(db, resolved.cluster.id, &batch.jobs).await?;
     let aggregations = resolved.node_types.iter().filter_map(|n| n.aggregation_id);
@@ -470,96 +491,72 @@ pub async fn ingest(
     let mut rollups = RollupDeltas::default();
     let mut associate: HashSet<i64> = HashSet::new();
 
+    // New jobs are written together after the loop, a few statements per
+    // batch; stored jobs that change (rare: progress and corrections) are
+    // updated one by one.
+    let mut fresh: Vec<(&JobInput, JobContent)> = Vec::new();
     for (index, (job, content)) in batch.jobs.iter().zip(sent).enumerate() {
         let Some(content) = content else { continue };
         let key = (job.scheduler_job_id.clone(), job.submit_time);
         associate.insert(content.project_id);
-        let stored = existing.get(&key);
-        if let Some(stored) = stored {
-            if stored.content == content {
-                report.unchanged += 1;
-                continue;
-            }
-            if stored.job.is_final && !batch.correction {
-                report.reject(
-                    index,
-                    RejectionKind::Conflict,
-                    key_text(&batch.cluster, job),
-                    "the job is final and differs from what is stored; send it as a correction to replace it",
-                );
-                continue;
-            }
+        let Some(stored) = existing.get(&key) else {
+            report.inserted += 1;
+            fresh.push((job, content));
+            continue;
+        };
+        if stored.content == content {
+            report.unchanged += 1;
+            continue;
+        }
+        if stored.job.is_final && !batch.correction {
+            report.reject(
+                index,
+                RejectionKind::Conflict,
+                key_text(&batch.cluster, job),
+                "the job is final and differs from what is stored; send it as a correction to replace it",
+            );
+            continue;
         }
         let is_final =
             JobState::from_value(i64::from(content.state)).is_some_and(JobState::is_final);
-        let job_id = match stored {
-            Some(stored) => {
-                let mut row: jobs::ActiveModel = stored.job.clone().into();
-                row.name = Set(content.name.clone());
-                row.state = Set(content.state);
-                row.project_id = Set(content.project_id);
-                row.sub_project_id = Set(content.sub_project_id);
-                row.submitter_id = Set(content.submitter_id);
-                row.account = Set(content.account.clone());
-                row.creation_time = Set(content.creation_time);
-                row.start_time = Set(content.start_time);
-                row.end_time = Set(content.end_time);
-                row.is_final = Set(is_final);
-                row.updated_at = Set(now);
-                row.update(db).await?;
-                report.updated += 1;
-                stored.job.id
-            }
-            None => {
-                let row = jobs::ActiveModel {
-                    cluster_id: Set(resolved.cluster.id),
-                    scheduler_job_id: Set(job.scheduler_job_id.clone()),
-                    submit_time: Set(job.submit_time),
-                    name: Set(content.name.clone()),
-                    state: Set(content.state),
-                    project_id: Set(content.project_id),
-                    sub_project_id: Set(content.sub_project_id),
-                    submitter_id: Set(content.submitter_id),
-                    account: Set(content.account.clone()),
-                    creation_time: Set(content.creation_time),
-                    start_time: Set(content.start_time),
-                    end_time: Set(content.end_time),
-                    is_final: Set(is_final),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                }
-                .insert(db)
-                .await?;
-                report.inserted += 1;
-                row.id
-            }
-        };
+        let mut row: jobs::ActiveModel = stored.job.clone().into();
+        row.name = Set(content.name.clone());
+        row.state = Set(content.state);
+        row.project_id = Set(content.project_id);
+        row.sub_project_id = Set(content.sub_project_id);
+        row.submitter_id = Set(content.submitter_id);
+        row.account = Set(content.account.clone());
+        row.creation_time = Set(content.creation_time);
+        row.start_time = Set(content.start_time);
+        row.end_time = Set(content.end_time);
+        row.is_final = Set(is_final);
+        row.updated_at = Set(now);
+        row.update(db).await?;
+        report.updated += 1;
+        let job_id = stored.job.id;
         // Tasks: remove the old contribution of every stored task, write the
         // new state, add the new contribution.
-        if let Some(stored) = stored {
-            for task in &stored.tasks {
-                rollups.add(resolved.cluster.id, &stored.job_dims(), task, -1);
-            }
-            let keep: HashSet<i32> = content.tasks.keys().copied().collect();
-            let gone: Vec<i64> = stored
-                .tasks
-                .iter()
-                .filter(|t| !keep.contains(&t.ordinal))
-                .map(|t| t.id)
-                .collect();
-            if !gone.is_empty() {
-                tasks::Entity::delete_many()
-                    .filter(tasks::Column::Id.is_in(gone))
-                    .exec(db)
-                    .await?;
-            }
+        for task in &stored.tasks {
+            rollups.add(resolved.cluster.id, &stored.job_dims(), task, -1);
+        }
+        let keep: HashSet<i32> = content.tasks.keys().copied().collect();
+        let gone: Vec<i64> = stored
+            .tasks
+            .iter()
+            .filter(|t| !keep.contains(&t.ordinal))
+            .map(|t| t.id)
+            .collect();
+        if !gone.is_empty() {
+            tasks::Entity::delete_many()
+                .filter(tasks::Column::Id.is_in(gone))
+                .exec(db)
+                .await?;
         }
         let dims = JobDims {
             project_id: content.project_id,
             sub_project_id: content.sub_project_id,
             submitter_id: content.submitter_id,
-            group_id: stored.and_then(|s| s.job.group_id),
+            group_id: stored.job.group_id,
         };
         for (ordinal, task) in &content.tasks {
             let usage = compute(
@@ -568,7 +565,7 @@ pub async fn ingest(
                 task.start_time,
                 &task.parameters,
             );
-            let previous = stored.and_then(|s| s.tasks.iter().find(|t| t.ordinal == *ordinal));
+            let previous = stored.tasks.iter().find(|t| t.ordinal == *ordinal);
             let row = write_task(
                 db,
                 job_id,
@@ -583,6 +580,16 @@ pub async fn ingest(
             rollups.add(resolved.cluster.id, &dims, &row, 1);
         }
     }
+    if !report.accepted() {
+        return Ok(report);
+    }
+    let new_jobs = NewJobs {
+        cluster_id: resolved.cluster.id,
+        book: &book,
+        node_aggregation: &node_aggregation,
+        now,
+    };
+    new_jobs.insert(db, &fresh, &mut rollups).await?;
     if !report.accepted() {
         return Ok(report);
     }
@@ -612,38 +619,66 @@ pub async fn ingest(
     Ok(report)
 }
 
-/// The sub-project `identifier` of `project_id`, created when new (HEAppE
-/// get-or-creates sub-projects at job creation).
-async fn sub_project(
+/// The ids of the sub-projects `wanted` (project, identifier), created when
+/// new (HEAppE get-or-creates sub-projects at job creation): a few statements
+/// per batch, however many jobs name them.
+async fn sub_projects(
     db: &impl ConnectionTrait,
-    cache: &mut HashMap<(i64, String), i64>,
-    project_id: i64,
-    identifier: &str,
-) -> Result<i64, Error> {
-    let key = (project_id, identifier.to_owned());
-    if let Some(id) = cache.get(&key) {
-        return Ok(*id);
-    }
-    let found = sub_projects::Entity::find()
-        .filter(sub_projects::Column::ProjectId.eq(project_id))
-        .filter(sub_projects::Column::Identifier.eq(identifier))
-        .one(db)
-        .await?;
-    let id = match found {
-        Some(row) => row.id,
-        None => {
-            sub_projects::ActiveModel {
-                project_id: Set(project_id),
-                identifier: Set(identifier.to_owned()),
+    wanted: &BTreeSet<(i64, String)>,
+) -> Result<HashMap<(i64, String), i64>, Error> {
+    let mut found = HashMap::new();
+    let list: Vec<&(i64, String)> = wanted.iter().collect();
+    for chunk in list.chunks(500) {
+        let mut rows = find_sub_projects(db, chunk).await?;
+        let missing: Vec<sub_projects::ActiveModel> = chunk
+            .iter()
+            .filter(|(project_id, identifier)| {
+                !rows
+                    .iter()
+                    .any(|r| r.project_id == *project_id && r.identifier == *identifier)
+            })
+            .map(|(project_id, identifier)| sub_projects::ActiveModel {
+                project_id: Set(*project_id),
+                identifier: Set(identifier.clone()),
                 ..Default::default()
-            }
-            .insert(db)
-            .await?
-            .id
+            })
+            .collect();
+        if !missing.is_empty() {
+            // A concurrent batch may create the same one: keep either.
+            sub_projects::Entity::insert_many(missing)
+                .on_conflict(
+                    OnConflict::columns([
+                        sub_projects::Column::ProjectId,
+                        sub_projects::Column::Identifier,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+            rows = find_sub_projects(db, chunk).await?;
         }
-    };
-    cache.insert(key, id);
-    Ok(id)
+        for row in rows {
+            let key = (row.project_id, row.identifier);
+            if wanted.contains(&key) {
+                found.insert(key, row.id);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The stored sub-projects among `pairs` (and perhaps a few others of the
+/// same projects, which the caller ignores).
+async fn find_sub_projects(
+    db: &impl ConnectionTrait,
+    pairs: &[&(i64, String)],
+) -> Result<Vec<sub_projects::Model>, Error> {
+    Ok(sub_projects::Entity::find()
+        .filter(sub_projects::Column::ProjectId.is_in(pairs.iter().map(|(p, _)| *p)))
+        .filter(sub_projects::Column::Identifier.is_in(pairs.iter().map(|(_, i)| i.as_str())))
+        .all(db)
+        .await?)
 }
 
 /// Computes the usage of a task that started at `start` on a node type of
@@ -700,6 +735,155 @@ pub(crate) fn compute(
                 error: Some(error.to_string()),
             },
         },
+    }
+}
+
+/// What writing new jobs needs to know.
+struct NewJobs<'a> {
+    cluster_id: i64,
+    book: &'a FormulaBook,
+    node_aggregation: &'a HashMap<i64, Option<i64>>,
+    now: DateTime<Utc>,
+}
+
+impl NewJobs<'_> {
+    /// Inserts jobs that were not stored, with their tasks and parameters, a
+    /// chunk of rows per statement, and adds their tasks' contributions.
+    async fn insert(
+        &self,
+        db: &impl ConnectionTrait,
+        fresh: &[(&JobInput, JobContent)],
+        rollups: &mut RollupDeltas,
+    ) -> Result<(), Error> {
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let now = self.now;
+        // Returned rows are matched by natural key; PostgreSQL keeps times to
+        // the microsecond, so the key does too.
+        let key = |scheduler_job_id: String, submit_time: DateTime<Utc>| {
+            (scheduler_job_id, submit_time.timestamp_micros())
+        };
+        let rows: Vec<_> = fresh
+            .iter()
+            .map(|(job, content)| {
+                let row = jobs::ActiveModel {
+                    cluster_id: Set(self.cluster_id),
+                    scheduler_job_id: Set(job.scheduler_job_id.clone()),
+                    submit_time: Set(job.submit_time),
+                    name: Set(content.name.clone()),
+                    state: Set(content.state),
+                    project_id: Set(content.project_id),
+                    sub_project_id: Set(content.sub_project_id),
+                    submitter_id: Set(content.submitter_id),
+                    account: Set(content.account.clone()),
+                    creation_time: Set(content.creation_time),
+                    start_time: Set(content.start_time),
+                    end_time: Set(content.end_time),
+                    is_final: Set(JobState::from_value(i64::from(content.state))
+                        .is_some_and(JobState::is_final)),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                };
+                (key(job.scheduler_job_id.clone(), job.submit_time), row)
+            })
+            .collect();
+        let job_ids = bulk::insert_returning(
+            db,
+            rows,
+            &[
+                jobs::Column::Id,
+                jobs::Column::SchedulerJobId,
+                jobs::Column::SubmitTime,
+            ],
+            |row| {
+                Ok(key(
+                    row.try_get("", "scheduler_job_id")?,
+                    row.try_get("", "submit_time")?,
+                ))
+            },
+        )
+        .await?;
+        let mut task_rows = Vec::new();
+        for ((_, content), returned) in fresh.iter().zip(job_ids) {
+            let job_id: i64 = returned.try_get("", "id")?;
+            let dims = JobDims {
+                project_id: content.project_id,
+                sub_project_id: content.sub_project_id,
+                submitter_id: content.submitter_id,
+                group_id: None,
+            };
+            for (ordinal, task) in &content.tasks {
+                let usage = compute(
+                    self.book,
+                    self.node_aggregation
+                        .get(&task.node_type_id)
+                        .copied()
+                        .flatten(),
+                    task.start_time,
+                    &task.parameters,
+                );
+                let row = tasks::Model {
+                    id: 0,
+                    job_id,
+                    project_id: content.project_id,
+                    ordinal: *ordinal,
+                    scheduler_job_id: task.scheduler_job_id.clone(),
+                    name: task.name.clone(),
+                    state: task.state,
+                    node_type_id: Some(task.node_type_id),
+                    command_template_id: None,
+                    start_time: task.start_time,
+                    end_time: task.end_time,
+                    allocated_cores: task.allocated_cores,
+                    allocated_nodes: task.allocated_nodes,
+                    allocated_gpus: task.allocated_gpus,
+                    allocated_seconds: task.allocated_seconds,
+                    usage_milli: usage.milli,
+                    usage_unit: usage.unit,
+                    formula_id: usage.formula_id,
+                    usage_status: usage.status.to_owned(),
+                    usage_error: usage.error,
+                    usage_computed_at: Some(now),
+                    created_at: now,
+                    updated_at: now,
+                };
+                rollups.add(self.cluster_id, &dims, &row, 1);
+                let mut row: tasks::ActiveModel = row.into();
+                row.id = NotSet;
+                task_rows.push(((job_id, *ordinal), row));
+            }
+        }
+        let task_ids = bulk::insert_returning(
+            db,
+            task_rows,
+            &[
+                tasks::Column::Id,
+                tasks::Column::JobId,
+                tasks::Column::Ordinal,
+            ],
+            |row| Ok((row.try_get("", "job_id")?, row.try_get("", "ordinal")?)),
+        )
+        .await?;
+        let mut task_ids = task_ids.into_iter();
+        let mut parameters = Vec::new();
+        for (_, content) in fresh {
+            for task in content.tasks.values() {
+                let task_id: i64 = task_ids
+                    .next()
+                    .ok_or_else(|| Error::internal(&"an inserted task did not come back"))?
+                    .try_get("", "id")?;
+                parameters.extend(task.parameters.iter().map(|(name, value)| {
+                    task_parameters::ActiveModel {
+                        task_id: Set(task_id),
+                        name: Set(name.clone()),
+                        value: Set(value.clone()),
+                    }
+                }));
+            }
+        }
+        bulk::insert(db, parameters).await
     }
 }
 

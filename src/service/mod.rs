@@ -4,8 +4,10 @@
 //! apply inside their queries.
 
 pub mod batch;
+mod bulk;
 pub mod cloud;
 pub mod cloud_records;
+mod cloud_summaries;
 pub mod demo;
 pub mod eosc;
 pub mod events;

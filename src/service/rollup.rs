@@ -3,7 +3,8 @@
 //! A service that writes facts also computes, in Rust, how much each rollup row
 //! changes (new values minus old ones, summed per rollup key) and hands the
 //! deltas here. One multi-row `INSERT … ON CONFLICT (key) DO UPDATE SET col =
-//! col + excluded.col` per chunk applies them: the same SQL on PostgreSQL and
+//! col + excluded.col` per chunk (as many rows as the backend's bind limit
+//! allows) applies them: the same SQL on PostgreSQL and
 //! SQLite, exact because every summed quantity is an integer.
 
 use std::collections::BTreeMap;
@@ -13,9 +14,6 @@ use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict, Query};
 use sea_orm::{ConnectionTrait, Value};
 
 use crate::error::Error;
-
-/// Rows per statement: well under both backends' bind-parameter limits.
-const CHUNK_ROWS: usize = 500;
 
 /// A rollup table: its key columns and its summed columns.
 #[derive(Debug, Clone, Copy)]
@@ -116,7 +114,9 @@ impl Deltas {
                 )));
             }
         }
-        for chunk in rows.chunks(CHUNK_ROWS) {
+        let columns = rollup.keys.len() + rollup.extra.len() + rollup.sums.len() + 1;
+        let per = super::bulk::rows_for(db.get_database_backend(), columns);
+        for chunk in rows.chunks(per) {
             let mut insert = Query::insert();
             insert.into_table(rollup.table).columns(
                 rollup

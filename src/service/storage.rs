@@ -1,7 +1,7 @@
 //! Object storage (HCP): hourly bucket samples, their daily and monthly
 //! rollups and their share of the cross-source usage, written together.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike as _, NaiveDate, Timelike as _, Utc};
 use sea_orm::{
@@ -172,7 +172,7 @@ async fn resolve_buckets(
     samples: &[Sample],
     report: &mut Report,
 ) -> Result<HashMap<String, buckets::Model>, Error> {
-    let names: Vec<&str> = samples.iter().map(|s| s.bucket.as_str()).collect();
+    let names: BTreeSet<&str> = samples.iter().map(|s| s.bucket.as_str()).collect();
     let mut known: HashMap<String, buckets::Model> = buckets::Entity::find()
         .filter(buckets::Column::Name.is_in(names))
         .all(db)
@@ -180,7 +180,7 @@ async fn resolve_buckets(
         .into_iter()
         .map(|b| (b.name.clone(), b))
         .collect();
-    let accounting: Vec<&str> = samples
+    let accounting: BTreeSet<&str> = samples
         .iter()
         .filter_map(|s| s.project.as_deref())
         .collect();
@@ -311,7 +311,7 @@ pub async fn ingest(
         return Ok(report);
     }
     let ids: Vec<i64> = buckets.values().map(|b| b.id).collect();
-    let hours: Vec<DateTime<Utc>> = samples.iter().map(|s| s.hour).collect();
+    let hours: BTreeSet<DateTime<Utc>> = samples.iter().map(|s| s.hour).collect();
     let mut stored: HashMap<(i64, DateTime<Utc>), Amounts> = bucket_usage_hourly::Entity::find()
         .filter(bucket_usage_hourly::Column::BucketId.is_in(ids))
         .filter(bucket_usage_hourly::Column::Hour.is_in(hours))
@@ -421,11 +421,7 @@ pub async fn ingest(
     if !report.accepted() {
         return Ok(report);
     }
-    for chunk in inserts.chunks(500) {
-        bucket_usage_hourly::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await?;
-    }
+    super::bulk::insert(db, inserts).await?;
     daily.apply(db, &DAILY, now).await?;
     monthly.apply(db, &MONTHLY, now).await?;
     usage_daily.apply(db, &USAGE_DAILY, now).await?;
