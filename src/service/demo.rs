@@ -28,8 +28,8 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, DurationRound as _, NaiveTime, TimeZone as _, Utc};
 use sea_orm::{
-    ActiveModelTrait as _, ActiveValue::Set, DatabaseConnection, EntityTrait as _,
-    PaginatorTrait as _, TransactionTrait as _,
+    ActiveModelTrait as _, ActiveValue::Set, ConnectionTrait as _, DatabaseConnection, DbBackend,
+    EntityTrait as _, PaginatorTrait as _, TransactionTrait as _,
 };
 use serde_json::json;
 
@@ -624,6 +624,61 @@ async fn dimensions(
     })
 }
 
+/// The tables each part fills.
+const HPC_TABLES: &[&str] = &[
+    "jobs",
+    "tasks",
+    "task_parameters",
+    "hpc_usage_daily",
+    "usage_daily",
+    "usage_hourly",
+];
+const CLOUD_TABLES: &[&str] = &[
+    "cloud_records",
+    "cloud_vm_days",
+    "cloud_summaries_daily",
+    "usage_daily",
+    "usage_hourly",
+];
+const EOSC_TABLES: &[&str] = &["metrics", "eosc_metric_daily"];
+const STORAGE_TABLES: &[&str] = &[
+    "buckets",
+    "bucket_usage_hourly",
+    "bucket_usage_daily",
+    "bucket_usage_monthly",
+    "usage_daily",
+    "usage_hourly",
+];
+
+/// Keeps PostgreSQL's planner statistics current while a part fills its
+/// tables: `ANALYZE` after the 1st, 2nd, 4th, 8th, … batch.
+///
+/// A bulk load into empty tables outruns autovacuum (or runs where it is
+/// off), and a statement prepared while a table was empty keeps a plan made
+/// for an empty table — a sequential scan — until its statistics change: the
+/// lookup of stored jobs then reads the whole table on every batch, and a
+/// million tasks take hours. (SQLite's planner does not cache plans that
+/// way.)
+struct Statistics {
+    tables: &'static [&'static str],
+    batches: usize,
+}
+
+impl Statistics {
+    fn new(tables: &'static [&'static str]) -> Self {
+        Self { tables, batches: 0 }
+    }
+
+    async fn after_batch(&mut self, db: &DatabaseConnection) -> Result<(), Error> {
+        self.batches += 1;
+        if self.batches.is_power_of_two() && db.get_database_backend() == DbBackend::Postgres {
+            db.execute_unprepared(&format!("ANALYZE {}", self.tables.join(", ")))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 /// How many times the scale-1 volume of the sources that grow with a tenth
 /// of the scale (buckets, EOSC users): ⌈`n` / 10⌉.
 fn tenth(n: usize) -> usize {
@@ -836,6 +891,7 @@ async fn load_jobs(
     rng: &mut Rng,
     summary: &mut Summary,
 ) -> Result<(), Error> {
+    let mut hpc_statistics = Statistics::new(HPC_TABLES);
     for (cluster, (name, _)) in CLUSTERS.iter().enumerate() {
         let total = JOBS * n / CLUSTERS.len();
         let mut number = 0;
@@ -856,6 +912,7 @@ async fn load_jobs(
             let report = jobs::ingest(&txn, &ProjectScope::All, &batch).await?;
             accepted("HPC jobs", &report)?;
             txn.commit().await?;
+            hpc_statistics.after_batch(db).await?;
             summary.jobs += batch.jobs.len();
             summary.tasks += tasks;
         }
@@ -872,6 +929,7 @@ async fn load_cloud(
     rng: &mut Rng,
     summary: &mut Summary,
 ) -> Result<(), Error> {
+    let mut cloud_statistics = Statistics::new(CLOUD_TABLES);
     const IMAGES: &[&str] = &["ubuntu-24.04", "rocky-9", "jupyter-gpu"];
     let horizon = now - Duration::hours(1);
     let first = now - Duration::days(CLOUD_DAYS);
@@ -935,6 +993,7 @@ async fn load_cloud(
             .await
             .map_err(|e| Error::Unprocessable(format!("demo APEL message rejected: {e}")))?;
         txn.commit().await?;
+        cloud_statistics.after_batch(db).await?;
         summary.cloud_records += chunk.len();
     }
     Ok(())
@@ -950,6 +1009,7 @@ async fn load_eosc(
     rng: &mut Rng,
     summary: &mut Summary,
 ) -> Result<(), Error> {
+    let mut eosc_statistics = Statistics::new(EOSC_TABLES);
     let mut inputs = Vec::new();
     for user in 0..tenth(n) {
         for (definition_id, name) in &world.definitions {
@@ -993,6 +1053,7 @@ async fn load_eosc(
         .await?;
         accepted("EOSC metrics", &added.report)?;
         txn.commit().await?;
+        eosc_statistics.after_batch(db).await?;
         summary.metrics += chunk.len();
     }
     Ok(())
@@ -1007,6 +1068,7 @@ async fn load_storage(
     rng: &mut Rng,
     summary: &mut Summary,
 ) -> Result<(), Error> {
+    let mut storage_statistics = Statistics::new(STORAGE_TABLES);
     const KINDS: &[(&str, &str, i64)] = &[
         ("raw-data", "STANDARD", 40_000_000_000_000),
         ("results", "STANDARD", 2_000_000_000_000),
@@ -1055,6 +1117,7 @@ async fn load_storage(
         let report = storage::ingest(&txn, &ProjectScope::All, chunk, false).await?;
         accepted("storage samples", &report)?;
         txn.commit().await?;
+        storage_statistics.after_batch(db).await?;
         summary.storage_samples += chunk.len();
     }
     Ok(())
