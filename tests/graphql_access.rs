@@ -185,7 +185,11 @@ async fn installations_list_their_metrics_and_agree_with_their_totals() {
         sums.keys().collect::<Vec<_>>()
     );
     for (unit, sum) in &sums {
-        assert!(close(totals[unit], *sum), "{unit}: {} vs {sum}", totals[unit]);
+        assert!(
+            close(totals[unit], *sum),
+            "{unit}: {} vs {sum}",
+            totals[unit]
+        );
     }
     for amount in installation["totalUsage"].as_array().unwrap() {
         assert_eq!(amount["source"], "eosc");
@@ -276,7 +280,10 @@ async fn cloud_usage_splits_the_summaries_and_agrees_with_the_rollups() {
         assert!(wall > 0 && all["vmDays"].as_i64().unwrap() > 0, "{all:#}");
         // The rollups the project's totals read hold the same seconds.
         let totals = by_unit(&answer["project"]["totalUsage"]);
-        assert!(close(totals["vm_second"], wall as f64), "{totals:?} {all:#}");
+        assert!(
+            close(totals["vm_second"], wall as f64),
+            "{totals:?} {all:#}"
+        );
         assert!(
             close(totals["cpu_second"], number(&all["cpuSeconds"])),
             "{totals:?} {all:#}"
@@ -320,7 +327,10 @@ async fn cloud_usage_splits_the_summaries_and_agrees_with_the_rollups() {
         let answer = data(&app, &admin, &project_query(accounting, &cloud("[]"))).await;
         projects += by_unit(&answer["project"]["totalUsage"])["vm_second"];
     }
-    assert!(close(by_unit(&sites[0]["totalUsage"])["vm_second"], projects));
+    assert!(close(
+        by_unit(&sites[0]["totalUsage"])["vm_second"],
+        projects
+    ));
 
     // Every project's rows and every row's site come in one statement each.
     let query = format!(
@@ -337,7 +347,11 @@ async fn cloud_usage_splits_the_summaries_and_agrees_with_the_rollups() {
     assert!(rows > 10, "{rows} rows");
     // The caller's lookup, the projects' page, their cloud rows and totals,
     // the sites by id and the sites' totals.
-    assert!(statements <= 2 + 1 + 2 + 2, "{:#?}", app.statements.recorded());
+    assert!(
+        statements <= 2 + 1 + 2 + 2,
+        "{:#?}",
+        app.statements.recorded()
+    );
 
     // A period outside the data has no rows; a backwards one is refused.
     let empty = data(
@@ -458,7 +472,10 @@ async fn a_project_reader_sees_nothing_of_the_other_projects_eosc_and_cloud_usag
     let seen = data(&app, &reader, &query).await;
     let everything = data(&app, &admin, &query).await;
     assert_eq!(seen["providers"]["totalCount"], 1);
-    assert_eq!(edges(&seen["providers"])[0]["installations"]["totalCount"], 0);
+    assert_eq!(
+        edges(&seen["providers"])[0]["installations"]["totalCount"],
+        0
+    );
     assert_eq!(
         edges(&everything["providers"])[0]["installations"]["totalCount"],
         1
