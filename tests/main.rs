@@ -25,6 +25,7 @@ mod dn;
 mod entities;
 mod eosc;
 mod graphql;
+mod graphql_access;
 mod http;
 mod import;
 mod limits;

@@ -8,7 +8,10 @@
 //! [`limits`] measures what an operation may cost; [`ws`] serves
 //! subscriptions ([`SubscriptionRoot`]) at `/graphql/ws`.
 
+mod admin;
+mod cloud;
 mod context;
+mod eosc;
 mod filter;
 mod hpc;
 mod http;

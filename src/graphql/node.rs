@@ -2,14 +2,18 @@
 
 use async_graphql::{Context, ID, Interface};
 
+use super::admin::{User, UserGrant};
+use super::cloud::Site;
 use super::context::ContextExt as _;
+use super::eosc::{Installation, Metric, MetricDefinition, Provider};
 use super::hpc::{Cluster, Formula, Group, Job, NodeType, SubProject, Task, scope};
 use super::id::GlobalId;
 use super::loader::{ById, gql};
 use super::object::Project;
 use super::storage::Bucket;
 use crate::entity::{
-    buckets, clusters, formulas, jobs, node_types, projects, sub_projects, tasks, user_groups,
+    buckets, clusters, formulas, grants, installations, jobs, metric_definitions, metrics,
+    node_types, projects, providers, sites, sub_projects, tasks, user_groups, users,
 };
 use crate::error::Error;
 
@@ -35,6 +39,20 @@ pub(crate) enum Node {
     Task(Task),
     /// A bucket.
     Bucket(Bucket),
+    /// An EOSC installation.
+    Installation(Installation),
+    /// An EOSC metric.
+    Metric(Metric),
+    /// An EOSC metric definition.
+    MetricDefinition(MetricDefinition),
+    /// An EOSC provider.
+    Provider(Provider),
+    /// An APEL site.
+    Site(Site),
+    /// A Tally user (administrators only).
+    User(User),
+    /// A grant (administrators only).
+    Grant(UserGrant),
 }
 
 /// The object `id` names, or `None` when it does not exist or the caller may
@@ -52,6 +70,7 @@ pub(crate) async fn resolve(ctx: &Context<'_>, id: &ID) -> async_graphql::Result
         Some(project) => scope.contains(project),
         None => scope == crate::auth::ProjectScope::All,
     };
+    let admin = ctx.principal()?.is_system_admin();
     Ok(match global.kind.as_str() {
         "Project" => loaders
             .load_one(ById::<projects::Entity>::new(global.id))
@@ -95,6 +114,36 @@ pub(crate) async fn resolve(ctx: &Context<'_>, id: &ID) -> async_graphql::Result
             .await?
             .filter(|r| visible(r.project_id))
             .map(|r| Node::Bucket(Bucket(r))),
+        "Installation" => loaders
+            .load_one(ById::<installations::Entity>::new(global.id))
+            .await?
+            .filter(|r| visible(Some(r.project_id)))
+            .map(|r| Node::Installation(Installation(r))),
+        "Metric" => loaders
+            .load_one(ById::<metrics::Entity>::new(global.id))
+            .await?
+            .filter(|r| visible(Some(r.project_id)))
+            .map(|r| Node::Metric(Metric(r))),
+        "MetricDefinition" => loaders
+            .load_one(ById::<metric_definitions::Entity>::new(global.id))
+            .await?
+            .map(|r| Node::MetricDefinition(MetricDefinition(r))),
+        "Provider" => loaders
+            .load_one(ById::<providers::Entity>::new(global.id))
+            .await?
+            .map(|r| Node::Provider(Provider(r))),
+        "Site" => loaders
+            .load_one(ById::<sites::Entity>::new(global.id))
+            .await?
+            .map(|row| Node::Site(Site { row, project: None })),
+        "User" if admin => loaders
+            .load_one(ById::<users::Entity>::new(global.id))
+            .await?
+            .map(|r| Node::User(User(r))),
+        "Grant" if admin => loaders
+            .load_one(ById::<grants::Entity>::new(global.id))
+            .await?
+            .map(|r| Node::Grant(UserGrant(r))),
         _ => None,
     })
 }

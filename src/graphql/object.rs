@@ -9,6 +9,8 @@ use sea_orm::{
     ColumnTrait as _, EntityTrait as _, QueryFilter as _, QuerySelect as _, QueryTrait as _,
 };
 
+use super::cloud::{CloudDimension, CloudUsageRow, cloud_usage};
+use super::eosc::{Installation, installations_spec, project_installations_base};
 use super::hpc::{
     Cluster, Group, Job, JobArgs, JobFilter, JobOrder, JobState, SubProject, by,
     project_clusters_base, project_jobs_base, scope,
@@ -218,6 +220,39 @@ impl Project {
             &page(first, after, last, before),
         )?;
         connection(ctx, spec, (self.0.id, 0), Bucket).await
+    }
+
+    /// The project's EOSC installations, by name.
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
+    async fn installations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
+        #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
+        #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
+    ) -> async_graphql::Result<Conn<Installation>> {
+        let spec = installations_spec(
+            "Project.installations",
+            project_installations_base(scope(ctx)?),
+            &page(first, after, last, before),
+        )?;
+        connection(ctx, spec, (self.0.id, 0), Installation).await
+    }
+
+    /// The project's cloud usage (APEL) over `period`, from the daily cloud
+    /// summaries of its VOs: one row per combination of the `groupBy`
+    /// dimensions (default: per site), ordered by them. At most 10,000 rows.
+    async fn cloud_usage(
+        &self,
+        ctx: &Context<'_>,
+        period: Period,
+        #[graphql(desc = "Dimensions to split by (default: SITE); none gives one row.")]
+        group_by: Option<Vec<CloudDimension>>,
+    ) -> async_graphql::Result<Vec<CloudUsageRow>> {
+        cloud_usage(ctx, self.0.id, period, group_by).await
     }
 
     /// The project's usage over `period` from every source, one amount per

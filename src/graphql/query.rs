@@ -6,6 +6,7 @@ use async_graphql::{Context, Enum, ID, InputObject, MergedObject, Object, OneofO
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{EntityTrait as _, QuerySelect as _, QueryTrait as _};
 
+use super::admin::AdminQuery;
 use super::context::ContextExt as _;
 use super::filter::{Direction, ScalarFilter, combine};
 use super::hpc::{Cluster, Formula, by, scope};
@@ -29,6 +30,7 @@ pub struct QueryRoot(
     HpcQuery,
     StorageQuery,
     UsageQuery,
+    AdminQuery,
 );
 
 /// Facts about the API itself.

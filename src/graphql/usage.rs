@@ -133,6 +133,10 @@ pub(crate) enum Level {
     Bucket,
     /// A job (the sum of its tasks).
     Job,
+    /// An EOSC installation.
+    Installation,
+    /// An APEL site, within one project when reached through it.
+    Site(Option<i64>),
 }
 
 impl Level {
@@ -141,6 +145,7 @@ impl Level {
         match self {
             Self::Cluster(Some(_)) => Self::Cluster(Some(0)),
             Self::NodeType(Some(_)) => Self::NodeType(Some(0)),
+            Self::Site(Some(_)) => Self::Site(Some(0)),
             other => other,
         }
     }
@@ -148,7 +153,7 @@ impl Level {
     /// The project the object was reached through, or 0.
     fn context(self) -> i64 {
         match self {
-            Self::Cluster(Some(p)) | Self::NodeType(Some(p)) => p,
+            Self::Cluster(Some(p)) | Self::NodeType(Some(p)) | Self::Site(Some(p)) => p,
             _ => 0,
         }
     }
@@ -229,10 +234,16 @@ impl Db {
         };
         let mut select = Query::select();
         match level {
-            Level::Project | Level::NodeType(_) | Level::Bucket => {
+            Level::Project
+            | Level::NodeType(_)
+            | Level::Bucket
+            | Level::Installation
+            | Level::Site(_) => {
                 let (key, kind) = match level {
                     Level::Project => ("project_id", None),
                     Level::NodeType(_) => ("resource_id", Some("node_type")),
+                    Level::Installation => ("resource_id", Some("installation")),
+                    Level::Site(_) => ("resource_id", Some("site")),
                     _ => ("resource_id", Some("bucket")),
                 };
                 select

@@ -1,0 +1,345 @@
+//! The catalogue and administration roots: providers, metric definitions,
+//! sites, node types and users with their grants.
+//!
+//! Every root needs an authenticated caller. The catalogue (providers,
+//! definitions, sites, node types) is visible to every authenticated caller;
+//! what hangs off it (installations, usage, jobs) stays scoped to the caller's
+//! projects. Users and their grants are for system administrators only
+//! (`FORBIDDEN` otherwise).
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{ColumnTrait as _, EntityTrait, QueryFilter as _, QuerySelect as _, QueryTrait as _};
+
+use super::cloud::Site;
+use super::context::ContextExt as _;
+use super::eosc::{MetricDefinition, Provider};
+use super::hpc::{NodeType, by};
+use super::id::GlobalId;
+use super::loader::{BaseFn, ById, Conn, ListSpec, connection, gql};
+use super::page::{Kind, PageArgs};
+use crate::entity::{grants, metric_definitions, node_types, providers, roles, sites, users};
+use crate::error::Error;
+
+/// A root list of every row of `E`: no parent, no scope.
+fn everything<E: EntityTrait>() -> BaseFn {
+    Arc::new(|_: &[i64], _: &[i64]| {
+        E::find()
+            .column_as(Expr::val(0_i64), "parent_key")
+            .column_as(Expr::val(0_i64), "parent_ctx")
+            .into_query()
+    })
+}
+
+/// Fails with `FORBIDDEN` unless the caller administers the whole instance
+/// (`UNAUTHENTICATED` for anonymous callers).
+pub(crate) fn require_admin(ctx: &Context<'_>) -> async_graphql::Result<()> {
+    if ctx.principal()?.is_system_admin() {
+        Ok(())
+    } else {
+        Err(gql(Error::Forbidden(
+            "only system administrators may read users and grants".to_owned(),
+        )))
+    }
+}
+
+/// The catalogue and administration roots.
+#[derive(Default)]
+pub(crate) struct AdminQuery;
+
+/// The catalogue and administration roots.
+#[Object]
+impl AdminQuery {
+    /// Every EOSC provider, by name. Their installation lists show only the
+    /// projects the caller may see. Requires authentication.
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
+    async fn providers(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
+        #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
+        #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
+    ) -> async_graphql::Result<Conn<Provider>> {
+        ctx.principal()?;
+        let spec = ListSpec::new(
+            "providers",
+            "",
+            "Provider",
+            everything::<providers::Entity>(),
+            Condition::all(),
+            by("name", Kind::Text),
+            &PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+        )?;
+        connection(ctx, spec, (0, 0), Provider).await
+    }
+
+    /// Every EOSC metric definition, by name. Requires authentication.
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
+    async fn metric_definitions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
+        #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
+        #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
+    ) -> async_graphql::Result<Conn<MetricDefinition>> {
+        ctx.principal()?;
+        let spec = ListSpec::new(
+            "metricDefinitions",
+            "",
+            "MetricDefinition",
+            everything::<metric_definitions::Entity>(),
+            Condition::all(),
+            by("name", Kind::Text),
+            &PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+        )?;
+        connection(ctx, spec, (0, 0), MetricDefinition).await
+    }
+
+    /// Every APEL site, by name. Their totals show only the projects the
+    /// caller may see. Requires authentication.
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
+    async fn sites(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
+        #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
+        #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
+    ) -> async_graphql::Result<Conn<Site>> {
+        ctx.principal()?;
+        let spec = ListSpec::new(
+            "sites",
+            "",
+            "Site",
+            everything::<sites::Entity>(),
+            Condition::all(),
+            by("name", Kind::Text),
+            &PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+        )?;
+        connection(ctx, spec, (0, 0), |row| Site { row, project: None }).await
+    }
+
+    /// Every node type of every cluster, by name (ties by id). Their job
+    /// lists and totals show only the projects the caller may see. Requires
+    /// authentication.
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
+    async fn node_types(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
+        #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
+        #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
+    ) -> async_graphql::Result<Conn<NodeType>> {
+        ctx.principal()?;
+        let spec = ListSpec::new(
+            "nodeTypes",
+            "",
+            "NodeType",
+            everything::<node_types::Entity>(),
+            Condition::all(),
+            by("name", Kind::Text),
+            &PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+        )?;
+        connection(ctx, spec, (0, 0), |row| NodeType { row, project: None }).await
+    }
+
+    /// Every Tally user, by username, with their grants. System
+    /// administrators only (`FORBIDDEN` otherwise).
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
+        #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
+        #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
+    ) -> async_graphql::Result<Conn<User>> {
+        require_admin(ctx)?;
+        let spec = ListSpec::new(
+            "users",
+            "",
+            "User",
+            everything::<users::Entity>(),
+            Condition::all(),
+            by("username", Kind::Text),
+            &PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+        )?;
+        connection(ctx, spec, (0, 0), User).await
+    }
+}
+
+/// A Tally user: a password login or an external (OIDC) identity.
+pub(crate) struct User(pub(crate) users::Model);
+
+/// A Tally user: a password login or an external (OIDC) identity.
+#[Object]
+impl User {
+    /// Opaque global id.
+    pub(crate) async fn id(&self) -> ID {
+        GlobalId::encode("User", self.0.id)
+    }
+
+    /// The login name.
+    async fn username(&self) -> &str {
+        &self.0.username
+    }
+
+    /// The contact e-mail address.
+    async fn email(&self) -> Option<&str> {
+        self.0.email.as_deref()
+    }
+
+    /// Whether the user may log in with a password.
+    async fn has_password(&self) -> bool {
+        self.0.password_hash.is_some()
+    }
+
+    /// The issuer (`iss`) of the user's external identity, if any.
+    async fn external_issuer(&self) -> Option<&str> {
+        self.0.external_issuer.as_deref()
+    }
+
+    /// The subject (`sub`) of the user's external identity, if any.
+    async fn external_subject(&self) -> Option<&str> {
+        self.0.external_subject.as_deref()
+    }
+
+    /// Whether the user is disabled (cannot log in).
+    async fn disabled(&self) -> bool {
+        self.0.disabled
+    }
+
+    /// When the user was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// The user's grants, oldest first.
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
+    )]
+    async fn grants(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
+        #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
+        #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
+        #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
+    ) -> async_graphql::Result<Conn<UserGrant>> {
+        // A user object is only ever handed to administrators; check anyway,
+        // so that no future path leaks grants.
+        require_admin(ctx)?;
+        let base: BaseFn = Arc::new(|parents: &[i64], _: &[i64]| {
+            grants::Entity::find()
+                .filter(grants::Column::UserId.is_in(parents.iter().copied()))
+                .column_as(grants::Column::UserId, "parent_key")
+                .column_as(Expr::val(0_i64), "parent_ctx")
+                .into_query()
+        });
+        let spec = ListSpec::new(
+            "User.grants",
+            "",
+            "Grant",
+            base,
+            Condition::all(),
+            Vec::new(),
+            &PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+        )?;
+        connection(ctx, spec, (self.0.id, 0), UserGrant).await
+    }
+}
+
+/// One grant of a user: a role over a scope.
+pub(crate) struct UserGrant(pub(crate) grants::Model);
+
+/// One grant of a user: a role over a scope.
+#[Object(name = "Grant")]
+impl UserGrant {
+    /// Opaque global id.
+    pub(crate) async fn id(&self) -> ID {
+        GlobalId::encode("Grant", self.0.id)
+    }
+
+    /// The role's name, e.g. `heappe_reporter`, `eosc_project_admin`, `system_admin`.
+    async fn role(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let role = ctx
+            .request()?
+            .loaders
+            .load_one(ById::<roles::Entity>::new(self.0.role_id))
+            .await?;
+        Ok(role.map(|r| r.name).unwrap_or_default())
+    }
+
+    /// What the role applies to: `system`, `project`, `user_group`,
+    /// `project_provider`, `installation`, `site` or `bucket`.
+    async fn scope_kind(&self) -> &str {
+        &self.0.scope_kind
+    }
+
+    /// The id of the scope's row (0 for `system`).
+    async fn scope_id(&self) -> i64 {
+        self.0.scope_id
+    }
+
+    /// The user holding it.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        require_admin(ctx)?;
+        let user = ctx
+            .request()?
+            .loaders
+            .load_one(ById::<users::Entity>::new(self.0.user_id))
+            .await?;
+        Ok(user.map(User))
+    }
+
+    /// When it was made.
+    async fn granted_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
