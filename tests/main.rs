@@ -28,6 +28,7 @@ mod graphql;
 mod http;
 mod import;
 mod limits;
+mod mutations;
 mod migrations;
 mod playground;
 mod recompute;

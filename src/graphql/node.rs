@@ -6,10 +6,12 @@ use super::context::ContextExt as _;
 use super::hpc::{Cluster, Formula, Group, Job, NodeType, SubProject, Task, scope};
 use super::id::GlobalId;
 use super::loader::{ById, gql};
+use super::mutation::{Aggregation, RecomputationRun};
 use super::object::Project;
 use super::storage::Bucket;
 use crate::entity::{
-    buckets, clusters, formulas, jobs, node_types, projects, sub_projects, tasks, user_groups,
+    accounting_runs, buckets, clusters, formulas, jobs, node_type_aggregations, node_types,
+    projects, sub_projects, tasks, user_groups,
 };
 use crate::error::Error;
 
@@ -35,6 +37,10 @@ pub(crate) enum Node {
     Task(Task),
     /// A bucket.
     Bucket(Bucket),
+    /// A node-type aggregation.
+    Aggregation(Aggregation),
+    /// A recomputation run.
+    RecomputationRun(RecomputationRun),
 }
 
 /// The object `id` names, or `None` when it does not exist or the caller may
@@ -95,6 +101,15 @@ pub(crate) async fn resolve(ctx: &Context<'_>, id: &ID) -> async_graphql::Result
             .await?
             .filter(|r| visible(r.project_id))
             .map(|r| Node::Bucket(Bucket(r))),
+        "Aggregation" => loaders
+            .load_one(ById::<node_type_aggregations::Entity>::new(global.id))
+            .await?
+            .map(|r| Node::Aggregation(Aggregation(r))),
+        "RecomputationRun" => loaders
+            .load_one(ById::<accounting_runs::Entity>::new(global.id))
+            .await?
+            .filter(|r| visible(Some(r.project_id)))
+            .map(|r| Node::RecomputationRun(RecomputationRun(r))),
         _ => None,
     })
 }

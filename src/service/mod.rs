@@ -4,6 +4,7 @@
 //! apply inside their queries.
 
 pub mod batch;
+pub mod catalogue;
 pub mod cloud;
 pub mod cloud_records;
 pub mod demo;
