@@ -5,8 +5,7 @@
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use sea_orm::{
-    ActiveModelTrait as _, ActiveValue::Set, DatabaseConnection, EntityTrait,
-    PaginatorTrait as _,
+    ActiveModelTrait as _, ActiveValue::Set, DatabaseConnection, EntityTrait, PaginatorTrait as _,
 };
 use serde_json::{Value, json};
 use tally::auth::Scope;
@@ -52,7 +51,11 @@ async fn gql(app: &TestApp, token: Option<&str>, query: &str, variables: Value) 
         request = request.bearer_auth(token);
     }
     let response = request.send().await.unwrap();
-    assert_eq!(response.status().as_u16(), 200, "executed operations are 200");
+    assert_eq!(
+        response.status().as_u16(),
+        200,
+        "executed operations are 200"
+    );
     response.json().await.unwrap()
 }
 
@@ -499,11 +502,13 @@ async fn the_hpc_catalogue_and_formula_versions_never_edit_history() {
     );
     assert_eq!(count::<formulas::Entity>(db).await, 2);
     let root = users_id(db, "root").await;
-    let created = formulas::Entity::find_by_id(GlobalId::id_of(version["id"].as_str().unwrap(), "Formula").unwrap())
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap();
+    let created = formulas::Entity::find_by_id(
+        GlobalId::id_of(version["id"].as_str().unwrap(), "Formula").unwrap(),
+    )
+    .one(db)
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(created.created_by, Some(root));
 
     // The aggregation is a node too.
@@ -538,7 +543,11 @@ async fn grants_are_given_checked_and_revoked() {
             json!({ "user": "nobody", "role": "eosc_project_reader", "scopeKind": "project", "scopeId": project.id })
         );
     }
-    assert_eq!(count::<grants::Entity>(db).await, before + 1, "granting twice changes nothing");
+    assert_eq!(
+        count::<grants::Entity>(db).await,
+        before + 1,
+        "granting twice changes nothing"
+    );
     // The grant takes effect on the user's next request.
     let answer = gql(
         app,
@@ -597,7 +606,13 @@ async fn only_administrators_and_collectors_may_mutate() {
     let (app, db) = (&w.app, &w.app.db.conn);
     let project = world::project(db, "OPEN-1").await;
     let reader = app.token_for(
-        world::user(db, "reader", "eosc_project_reader", Scope::Project(project.id)).await,
+        world::user(
+            db,
+            "reader",
+            "eosc_project_reader",
+            Scope::Project(project.id),
+        )
+        .await,
     );
     let p = id("Project", project.id);
     let admin_only = [
@@ -653,9 +668,8 @@ async fn only_administrators_and_collectors_may_mutate() {
     assert_eq!(tables(db).await, before, "nothing changed");
 
     // APEL messages carry any VO: only system-wide collectors load them.
-    let scoped = app.token_for(
-        world::user(db, "scoped", "collector", Scope::Project(project.id)).await,
-    );
+    let scoped =
+        app.token_for(world::user(db, "scoped", "collector", Scope::Project(project.id)).await);
     let answer = gql(app, Some(&scoped), &collector_only[3], json!({})).await;
     refused(&answer, "FORBIDDEN", "system scope");
 }
@@ -719,7 +733,10 @@ async fn ingested_jobs_show_in_total_usage_and_replays_change_nothing() {
         json!({ "input": { "cluster": "karolina", "jobs": [changed.clone()] } }),
     )
     .await;
-    assert_eq!(data(&answer)["ingestJobs"]["rejected"][0]["kind"], "CONFLICT");
+    assert_eq!(
+        data(&answer)["ingestJobs"]["rejected"][0]["kind"],
+        "CONFLICT"
+    );
     changed["name"] = json!("renamed");
     let answer = gql(
         app,
@@ -734,9 +751,8 @@ async fn ingested_jobs_show_in_total_usage_and_replays_change_nothing() {
 
     // A collector on another project may not post for this one.
     let other = world::project(db, "OPEN-2").await;
-    let scoped = app.token_for(
-        world::user(db, "scoped", "collector", Scope::Project(other.id)).await,
-    );
+    let scoped =
+        app.token_for(world::user(db, "scoped", "collector", Scope::Project(other.id)).await);
     let answer = gql(
         app,
         Some(&scoped),
@@ -744,7 +760,10 @@ async fn ingested_jobs_show_in_total_usage_and_replays_change_nothing() {
         json!({ "input": { "cluster": "karolina", "jobs": [job("103", "OPEN-1", 1, 1)] } }),
     )
     .await;
-    assert_eq!(data(&answer)["ingestJobs"]["rejected"][0]["kind"], "FORBIDDEN");
+    assert_eq!(
+        data(&answer)["ingestJobs"]["rejected"][0]["kind"],
+        "FORBIDDEN"
+    );
     assert_eq!(count::<jobs::Entity>(db).await, 1);
 
     // A parameter given twice is bad input.
@@ -809,16 +828,34 @@ async fn bucket_samples_metrics_and_apel_messages_are_ingested() {
     let storage = "mutation($input: StorageBatchInput!) { ingestStorageUsage(input: $input) { accepted inserted unchanged rejected { kind reason } } }";
     let sample = json!({ "bucket": "b1", "owner": "alice", "project": "OPEN-1",
                          "hour": at(1, 5), "bytesStored": 1000, "writes": 3 });
-    let answer = gql(app, collector, storage, json!({ "input": { "samples": [sample] } })).await;
+    let answer = gql(
+        app,
+        collector,
+        storage,
+        json!({ "input": { "samples": [sample] } }),
+    )
+    .await;
     assert_eq!(
         data(&answer)["ingestStorageUsage"],
         json!({ "accepted": true, "inserted": 1, "unchanged": 0, "rejected": [] })
     );
-    let answer = gql(app, collector, storage, json!({ "input": { "samples": [sample] } })).await;
+    let answer = gql(
+        app,
+        collector,
+        storage,
+        json!({ "input": { "samples": [sample] } }),
+    )
+    .await;
     assert_eq!(data(&answer)["ingestStorageUsage"]["unchanged"], 1);
     let mut bad = sample.clone();
     bad["hour"] = json!("2026-03-01T05:30:00Z");
-    let answer = gql(app, collector, storage, json!({ "input": { "samples": [bad] } })).await;
+    let answer = gql(
+        app,
+        collector,
+        storage,
+        json!({ "input": { "samples": [bad] } }),
+    )
+    .await;
     let report = &data(&answer)["ingestStorageUsage"];
     assert_eq!(report["accepted"], false);
     assert!(
@@ -952,9 +989,16 @@ async fn recomputations_are_queued_for_existing_projects() {
     let run = &data(&answer)["requestRecomputation"];
     assert_eq!(run["state"], "queued");
     assert_eq!(run["project"]["accountingString"], "OPEN-1");
-    let stored = accounting_runs::Entity::find().one(db).await.unwrap().unwrap();
+    let stored = accounting_runs::Entity::find()
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(run["id"], id("RecomputationRun", stored.id));
-    assert_eq!((stored.project_id, stored.period_start), (project.id, at(1, 0)));
+    assert_eq!(
+        (stored.project_id, stored.period_start),
+        (project.id, at(1, 0))
+    );
     assert_eq!(stored.triggered_by, Some(users_id(db, "root").await));
 
     let answer = gql(

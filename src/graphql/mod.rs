@@ -42,7 +42,11 @@ pub type TallySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// The schema's roots, before limits are applied.
 fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
 }
 
 /// Builds the schema with the default limits. The application's shared state

@@ -70,9 +70,7 @@ async fn resolve(db: &impl ConnectionTrait, scope: GrantScope) -> Result<Scope, 
         ),
         GrantScope::Installation(text) => {
             let id = eosc::parse_external_id(&text).ok_or_else(|| {
-                Error::BadRequest(format!(
-                    "scope: {text:?} is not an EOSC id (24 hex digits)"
-                ))
+                Error::BadRequest(format!("scope: {text:?} is not an EOSC id (24 hex digits)"))
             })?;
             installations::Entity::find_by_id(id)
                 .one(db)

@@ -374,8 +374,7 @@ impl IngestMutation {
     async fn load_apel_message(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The message, APEL's `APEL-cloud-message` text format.")]
-        message: String,
+        #[graphql(desc = "The message, APEL's `APEL-cloud-message` text format.")] message: String,
     ) -> async_graphql::Result<ApelLoad> {
         let principal = collector(ctx)?;
         if principal.collector_projects() != ProjectScope::All {
