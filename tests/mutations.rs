@@ -616,7 +616,7 @@ async fn only_administrators_and_collectors_may_mutate() {
     );
     let p = id("Project", project.id);
     let admin_only = [
-        format!(r#"mutation {{ createProject(input: {{accountingString: "X-1", name: "x"}}) {{ id }} }}"#),
+        r#"mutation { createProject(input: {accountingString: "X-1", name: "x"}) { id } }"#.to_owned(),
         format!(r#"mutation {{ updateProject(input: {{id: "{p}", name: "x"}}) {{ id }} }}"#),
         format!(r#"mutation {{ createSubProject(input: {{project: "{p}", identifier: "s"}}) {{ id }} }}"#),
         format!(r#"mutation {{ createGroup(input: {{project: "{p}", name: "g"}}) {{ id }} }}"#),
