@@ -30,6 +30,7 @@ mod http;
 mod import;
 mod limits;
 mod migrations;
+mod mutations;
 mod playground;
 mod recompute;
 mod schema;

@@ -19,7 +19,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::helpers::{TestApp, TestDb, world};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long a test waits for anything before failing.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -154,7 +154,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next protocol message, or the close frame's code as `{"close": code}`.
-async fn receive(socket: &mut Socket) -> Value {
+pub(crate) async fn receive(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(PATIENCE, socket.next())
             .await
@@ -173,7 +173,7 @@ async fn receive(socket: &mut Socket) -> Value {
 }
 
 /// Connects, authenticates with `token` and waits for the acknowledgement.
-async fn connect_as(app: &TestApp, token: &str) -> Socket {
+pub(crate) async fn connect_as(app: &TestApp, token: &str) -> Socket {
     let mut socket = connect(app).await;
     send(
         &mut socket,
@@ -189,7 +189,7 @@ async fn connect_as(app: &TestApp, token: &str) -> Socket {
 
 /// Subscribes and waits until the server has registered one more subscriber
 /// on `app`'s event bus, so that what is ingested next is heard.
-async fn subscribe(socket: &mut Socket, app: &TestApp, id: &str, query: &str) {
+pub(crate) async fn subscribe(socket: &mut Socket, app: &TestApp, id: &str, query: &str) {
     let before = app.state.events.subscribers();
     send(
         socket,

@@ -2,6 +2,7 @@
 //! constructors validate ("parse, don't validate"), unit-tested here.
 
 pub mod apel;
+pub mod catalogue;
 pub mod dn;
 pub mod formula;
 pub mod slurm;

@@ -51,7 +51,7 @@ impl Site {
     async fn total_usage(
         &self,
         ctx: &Context<'_>,
-        period: Period,
+        #[graphql(desc = "The days to total (whole UTC days, both included).")] period: Period,
     ) -> async_graphql::Result<Vec<UsageAmount>> {
         total_usage(ctx, Level::Site(self.project), self.row.id, period).await
     }

@@ -122,7 +122,7 @@ impl Installation {
         #[graphql(desc = "Metrics of these definitions (global ids).")] definitions: Option<
             Vec<ID>,
         >,
-        filter: Option<MetricFilter>,
+        #[graphql(desc = "Conditions on the metrics' fields.")] filter: Option<MetricFilter>,
         #[graphql(desc = "Sort keys (default: earliest period start first); ties by id.")]
         order_by: Option<Vec<MetricOrder>>,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
@@ -173,7 +173,7 @@ impl Installation {
     async fn total_usage(
         &self,
         ctx: &Context<'_>,
-        period: Period,
+        #[graphql(desc = "The days to total (whole UTC days, both included).")] period: Period,
     ) -> async_graphql::Result<Vec<UsageAmount>> {
         total_usage(ctx, Level::Installation, self.0.id, period).await
     }

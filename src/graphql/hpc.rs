@@ -427,7 +427,7 @@ impl Cluster {
         #[graphql(desc = "Jobs that started in this period.")] period: Option<Period>,
         #[graphql(desc = "Jobs of these sub-projects.")] sub_projects: Option<Vec<ID>>,
         #[graphql(desc = "Jobs in these states.")] states: Option<Vec<JobState>>,
-        filter: Option<JobFilter>,
+        #[graphql(desc = "Conditions the jobs meet (all must hold).")] filter: Option<JobFilter>,
         #[graphql(desc = "Sort keys (default: newest submitted first); ties by id.")]
         order_by: Option<Vec<JobOrder>>,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
@@ -459,7 +459,7 @@ impl Cluster {
     async fn total_usage(
         &self,
         ctx: &Context<'_>,
-        period: Period,
+        #[graphql(desc = "The days to total (whole UTC days, both included).")] period: Period,
     ) -> async_graphql::Result<Vec<UsageAmount>> {
         total_usage(ctx, Level::Cluster(self.project), self.row.id, period).await
     }
@@ -538,7 +538,7 @@ impl NodeType {
         #[graphql(desc = "Jobs that started in this period.")] period: Option<Period>,
         #[graphql(desc = "Jobs of these sub-projects.")] sub_projects: Option<Vec<ID>>,
         #[graphql(desc = "Jobs in these states.")] states: Option<Vec<JobState>>,
-        filter: Option<JobFilter>,
+        #[graphql(desc = "Conditions the jobs meet (all must hold).")] filter: Option<JobFilter>,
         #[graphql(desc = "Sort keys (default: newest submitted first); ties by id.")]
         order_by: Option<Vec<JobOrder>>,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
@@ -569,7 +569,7 @@ impl NodeType {
     async fn total_usage(
         &self,
         ctx: &Context<'_>,
-        period: Period,
+        #[graphql(desc = "The days to total (whole UTC days, both included).")] period: Period,
     ) -> async_graphql::Result<Vec<UsageAmount>> {
         total_usage(ctx, Level::NodeType(self.project), self.row.id, period).await
     }

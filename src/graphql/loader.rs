@@ -158,8 +158,10 @@ pub(crate) struct Db {
 /// The least time a loader collects keys before it runs their statement.
 const LOADER_DELAY: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// The most time a batch waits for the request to settle (see [`settle`]).
-const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_millis(50);
+/// The most rounds a batch waits for the request to settle (see [`settle`]):
+/// a round ends when no new key was asked for, so this bounds only a request
+/// that keeps asking without pause.
+const SETTLE_ROUNDS: usize = 256;
 
 /// The request's loaders. Every load counts as activity; a batch is sent once
 /// the request has stopped asking for keys, so the keys of one level of a

@@ -1,6 +1,7 @@
 //! The GraphQL API (async-graphql): the schema, its roots and the HTTP handler.
 //!
-//! One `XxxQuery` per domain is merged into [`QueryRoot`] with `MergedObject`.
+//! One `XxxQuery` per domain is merged into [`QueryRoot`] with `MergedObject`,
+//! and one `XxxMutation` per domain into [`MutationRoot`].
 //! `schema.graphql` at the repository root is [`sdl`]'s output; a test fails when
 //! it is stale (regenerate it with `cargo run -- schema > schema.graphql`).
 //!
@@ -18,6 +19,7 @@ mod http;
 mod id;
 pub(crate) mod limits;
 mod loader;
+mod mutation;
 mod node;
 mod object;
 mod page;
@@ -27,22 +29,27 @@ mod subscription;
 mod usage;
 mod ws;
 
-use async_graphql::{EmptyMutation, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 
 use crate::config::{Exposure, GraphqlConfig};
 pub use context::RequestContext;
 pub(crate) use http::handler;
 pub use id::GlobalId;
+pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
 pub(crate) use ws::ws_handler;
 
 /// Tally's GraphQL schema.
-pub type TallySchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
+pub type TallySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// The schema's roots, before limits are applied.
-fn schema_builder() -> SchemaBuilder<QueryRoot, EmptyMutation, SubscriptionRoot> {
-    Schema::build(QueryRoot::default(), EmptyMutation, SubscriptionRoot)
+fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
 }
 
 /// Builds the schema with the default limits. The application's shared state

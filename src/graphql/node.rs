@@ -9,11 +9,13 @@ use super::eosc::{Installation, Metric, MetricDefinition, Provider};
 use super::hpc::{Cluster, Formula, Group, Job, NodeType, SubProject, Task, scope};
 use super::id::GlobalId;
 use super::loader::{ById, gql};
+use super::mutation::{Aggregation, RecomputationRun};
 use super::object::Project;
 use super::storage::Bucket;
 use crate::entity::{
-    buckets, clusters, formulas, grants, installations, jobs, metric_definitions, metrics,
-    node_types, projects, providers, sites, sub_projects, tasks, user_groups, users,
+    accounting_runs, buckets, clusters, formulas, grants, installations, jobs, metric_definitions,
+    metrics, node_type_aggregations, node_types, projects, providers, sites, sub_projects, tasks,
+    user_groups, users,
 };
 use crate::error::Error;
 
@@ -53,6 +55,10 @@ pub(crate) enum Node {
     User(User),
     /// A grant (administrators only).
     Grant(UserGrant),
+    /// A node-type aggregation.
+    Aggregation(Aggregation),
+    /// A recomputation run.
+    RecomputationRun(RecomputationRun),
 }
 
 /// The object `id` names, or `None` when it does not exist or the caller may
@@ -144,6 +150,15 @@ pub(crate) async fn resolve(ctx: &Context<'_>, id: &ID) -> async_graphql::Result
             .load_one(ById::<grants::Entity>::new(global.id))
             .await?
             .map(|r| Node::Grant(UserGrant(r))),
+        "Aggregation" => loaders
+            .load_one(ById::<node_type_aggregations::Entity>::new(global.id))
+            .await?
+            .map(|r| Node::Aggregation(Aggregation(r))),
+        "RecomputationRun" => loaders
+            .load_one(ById::<accounting_runs::Entity>::new(global.id))
+            .await?
+            .filter(|r| visible(Some(r.project_id)))
+            .map(|r| Node::RecomputationRun(RecomputationRun(r))),
         _ => None,
     })
 }

@@ -178,7 +178,7 @@ impl Project {
         #[graphql(desc = "Jobs that started in this period.")] period: Option<Period>,
         #[graphql(desc = "Jobs of these sub-projects.")] sub_projects: Option<Vec<ID>>,
         #[graphql(desc = "Jobs in these states.")] states: Option<Vec<JobState>>,
-        filter: Option<JobFilter>,
+        #[graphql(desc = "Conditions the jobs meet (all must hold).")] filter: Option<JobFilter>,
         #[graphql(desc = "Sort keys (default: newest submitted first); ties by id.")]
         order_by: Option<Vec<JobOrder>>,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
@@ -248,7 +248,7 @@ impl Project {
     async fn cloud_usage(
         &self,
         ctx: &Context<'_>,
-        period: Period,
+        #[graphql(desc = "The days to cover (whole UTC days, both included).")] period: Period,
         #[graphql(desc = "Dimensions to split by (default: SITE); none gives one row.")]
         group_by: Option<Vec<CloudDimension>>,
     ) -> async_graphql::Result<Vec<CloudUsageRow>> {
@@ -260,7 +260,7 @@ impl Project {
     async fn total_usage(
         &self,
         ctx: &Context<'_>,
-        period: Period,
+        #[graphql(desc = "The days to total (whole UTC days, both included).")] period: Period,
     ) -> async_graphql::Result<Vec<UsageAmount>> {
         total_usage(ctx, Level::Project, self.0.id, period).await
     }

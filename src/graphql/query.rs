@@ -47,7 +47,11 @@ impl MetaQuery {
 
     /// Any object by its global id; null when it does not exist or is not
     /// visible to the caller. Requires authentication.
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's global id.")] id: ID,
+    ) -> async_graphql::Result<Option<Node>> {
         resolve(ctx, &id).await
     }
 }
@@ -143,7 +147,9 @@ impl ProjectQuery {
     async fn projects(
         &self,
         ctx: &Context<'_>,
-        filter: Option<ProjectFilter>,
+        #[graphql(desc = "Conditions the projects meet (all must hold).")] filter: Option<
+            ProjectFilter,
+        >,
         #[graphql(desc = "Sort keys (default: by id).")] order_by: Option<Vec<ProjectOrder>>,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
         #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
@@ -201,7 +207,7 @@ impl ProjectQuery {
     async fn project(
         &self,
         ctx: &Context<'_>,
-        by: ProjectKey,
+        #[graphql(desc = "Its id or its accounting string.")] by: ProjectKey,
     ) -> async_graphql::Result<Option<Project>> {
         let scope = ctx.principal()?.visible_projects();
         let db = &ctx.request()?.db;

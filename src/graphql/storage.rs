@@ -208,8 +208,8 @@ impl Bucket {
     async fn usage(
         &self,
         ctx: &Context<'_>,
-        granularity: Granularity,
-        period: Period,
+        #[graphql(desc = "One row per hour, day or month.")] granularity: Granularity,
+        #[graphql(desc = "The days to report (whole UTC days, both included).")] period: Period,
     ) -> async_graphql::Result<Vec<BucketUsage>> {
         let (from, to) = period.instants()?;
         if granularity == Granularity::Hour
@@ -235,7 +235,7 @@ impl Bucket {
     async fn total_usage(
         &self,
         ctx: &Context<'_>,
-        period: Period,
+        #[graphql(desc = "The days to total (whole UTC days, both included).")] period: Period,
     ) -> async_graphql::Result<Vec<UsageAmount>> {
         total_usage(ctx, Level::Bucket, self.0.id, period).await
     }

@@ -75,7 +75,7 @@ impl SubscriptionRoot {
 }
 
 /// The global-id type name of a recomputation run.
-const RUN_KIND: &str = "RecomputationRun";
+pub(crate) const RUN_KIND: &str = "RecomputationRun";
 
 /// Which projects' events a subscriber receives: those it may see, narrowed to
 /// those it asked for.

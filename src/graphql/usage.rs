@@ -824,7 +824,11 @@ impl UsageQuery {
     async fn usage_series(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Which usage: projects, sources, resources, users, groups and the time range."
+        )]
         filter: UsageFilter,
+        #[graphql(desc = "The length of each point: an hour, day, week, month or year.")]
         bucket: TimeBucket,
         #[graphql(desc = "An IANA time zone, e.g. `Europe/Prague` (default UTC).")]
         time_zone: Option<String>,
@@ -909,6 +913,9 @@ impl UsageQuery {
     async fn usage_totals(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Which usage: projects, sources, resources, users, groups and the time range."
+        )]
         filter: UsageFilter,
         #[graphql(desc = "Dimensions to split by; the unit always splits.")] group_by: Option<
             Vec<UsageDimension>,

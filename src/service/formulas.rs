@@ -74,6 +74,42 @@ pub async fn create(
     Ok(row)
 }
 
+/// Creates a new version for aggregation `aggregation_id` (which must exist):
+/// [`create`], after checking that the version it supersedes, if any, is one
+/// of the same aggregation's. Nothing stored is changed: the new version wins
+/// from its `validity_from` on by HEAppE's rule (newest start, then highest
+/// id), and recomputation prices older tasks again when asked.
+///
+/// # Errors
+/// [`Error::NotFound`] for an unknown aggregation or superseded version,
+/// [`Error::BadRequest`] for a superseded version of another aggregation or
+/// an invalid expression, unit or window.
+pub async fn create_version(
+    db: &impl ConnectionTrait,
+    aggregation_id: i64,
+    new: NewFormula,
+    created_by: Option<i64>,
+) -> Result<formulas::Model, Error> {
+    super::catalogue::aggregation(db, aggregation_id).await?;
+    if let Some(old) = new.supersedes {
+        formulas::Entity::find_by_id(old)
+            .one(db)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no formula {old}")))?;
+        let attached = aggregation_formulas::Entity::find()
+            .filter(aggregation_formulas::Column::AggregationId.eq(aggregation_id))
+            .filter(aggregation_formulas::Column::FormulaId.eq(old))
+            .one(db)
+            .await?;
+        if attached.is_none() {
+            return Err(Error::BadRequest(format!(
+                "formula {old} is not a version of aggregation {aggregation_id}"
+            )));
+        }
+    }
+    create(db, aggregation_id, new, created_by).await
+}
+
 /// A stored version with its parsed formula (or why it does not parse).
 type Version = (formulas::Model, Result<Formula, String>);
 

@@ -5,6 +5,7 @@
 
 pub mod batch;
 mod bulk;
+pub mod catalogue;
 pub mod cloud;
 pub mod cloud_records;
 mod cloud_summaries;

@@ -194,3 +194,33 @@ pub async fn revoke(
         .await?;
     Ok(deleted.rows_affected > 0)
 }
+
+/// Checks that the row `scope` names exists, so that a grant never points at
+/// nothing.
+///
+/// # Errors
+/// [`Error::NotFound`] naming the missing row.
+pub async fn check_scope(db: &impl ConnectionTrait, scope: Scope) -> Result<(), Error> {
+    use crate::entity::{buckets, installations, project_providers, projects, sites, user_groups};
+    let found = match scope {
+        Scope::System => true,
+        Scope::Project(id) => projects::Entity::find_by_id(id).one(db).await?.is_some(),
+        Scope::UserGroup(id) => user_groups::Entity::find_by_id(id).one(db).await?.is_some(),
+        Scope::ProjectProvider(id) => project_providers::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .is_some(),
+        Scope::Installation(id) => installations::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .is_some(),
+        Scope::Site(id) => sites::Entity::find_by_id(id).one(db).await?.is_some(),
+        Scope::Bucket(id) => buckets::Entity::find_by_id(id).one(db).await?.is_some(),
+    };
+    if found {
+        Ok(())
+    } else {
+        let (kind, id) = scope.to_row();
+        Err(Error::NotFound(format!("no {kind} {id} to grant on")))
+    }
+}
