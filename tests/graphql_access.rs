@@ -732,6 +732,12 @@ async fn project_installations_metrics_cost_the_same_statements_for_1_and_100_ro
     // lookup by id per referenced type and level (provider, definition, unit
     // type and metric type under installations; definition, unit type and
     // installation under metrics); the usage totals.
-    assert_eq!(counts[0].0, counts[1].0, "{:#?}", counts[1].1);
-    assert!(counts[0].0 <= 2 + 2 * 3 + 7 + 1, "{:#?}", counts[0].1);
+    // A definition or unit type referenced on two levels is read once when
+    // the second level finds it cached, twice when both levels ask while the
+    // first read is in flight: the count may differ by those lookups, never
+    // by the number of rows.
+    for (count, recorded) in &counts {
+        assert!(*count <= 2 + 2 * 3 + 7 + 1, "{recorded:#?}");
+    }
+    assert!(counts[1].0.abs_diff(counts[0].0) <= 2, "{:#?}", counts[1].1);
 }

@@ -194,15 +194,17 @@ impl Loaders {
 /// with the loader's task (a list's items are polled in groups), so a fixed
 /// delay alone would split a level into several batches on a slow or busy
 /// machine.
+///
+/// Rounds are counted, not timed: on a loaded machine the resolvers are slow
+/// to run, not slow to be scheduled after the loader yields, so a time limit
+/// would split batches exactly when statements cost most.
 async fn settle(activity: &AtomicU64) {
-    let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
-    loop {
+    for _ in 0..SETTLE_ROUNDS {
         let seen = activity.load(AtomicOrdering::SeqCst);
         for _ in 0..4 {
             tokio::task::yield_now().await;
         }
-        if activity.load(AtomicOrdering::SeqCst) == seen || tokio::time::Instant::now() >= deadline
-        {
+        if activity.load(AtomicOrdering::SeqCst) == seen {
             return;
         }
     }
