@@ -19,20 +19,10 @@ use super::context::ContextExt as _;
 use super::eosc::{MetricDefinition, Provider};
 use super::hpc::{NodeType, by};
 use super::id::GlobalId;
-use super::loader::{BaseFn, ById, Conn, ListSpec, connection, gql};
+use super::loader::{BaseFn, ById, Conn, ListSpec, connection, everything, gql};
 use super::page::{Kind, PageArgs};
 use crate::entity::{grants, metric_definitions, node_types, providers, roles, sites, users};
 use crate::error::Error;
-
-/// A root list of every row of `E`: no parent, no scope.
-fn everything<E: EntityTrait>() -> BaseFn {
-    Arc::new(|_: &[i64], _: &[i64]| {
-        E::find()
-            .column_as(Expr::val(0_i64), "parent_key")
-            .column_as(Expr::val(0_i64), "parent_ctx")
-            .into_query()
-    })
-}
 
 /// Fails with `FORBIDDEN` unless the caller administers the whole instance
 /// (`UNAUTHENTICATED` for anonymous callers).

@@ -369,6 +369,17 @@ where
     Ok(connection)
 }
 
+/// A root list of every row of `E`: no parent, no scope (catalogue lists).
+pub(crate) fn everything<E: EntityTrait>() -> BaseFn {
+    use sea_orm::{QuerySelect as _, QueryTrait as _};
+    Arc::new(|_: &[i64], _: &[i64]| {
+        E::find()
+            .column_as(sea_orm::sea_query::Expr::val(0_i64), "parent_key")
+            .column_as(sea_orm::sea_query::Expr::val(0_i64), "parent_ctx")
+            .into_query()
+    })
+}
+
 /// `Error` into a GraphQL error.
 pub(crate) fn gql(error: Error) -> async_graphql::Error {
     error.extend()

@@ -11,7 +11,7 @@ use super::context::ContextExt as _;
 use super::filter::{Direction, ScalarFilter, combine};
 use super::hpc::{Cluster, Formula, by, scope};
 use super::id::GlobalId;
-use super::loader::{BaseFn, Conn, ListSpec, connection, gql};
+use super::loader::{BaseFn, Conn, ListSpec, connection, everything, gql};
 use super::node::{Node, resolve};
 use super::object::{Project, Viewer};
 use super::page::{Kind, PageArgs, SortKey};
@@ -245,12 +245,7 @@ impl HpcQuery {
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Cluster>> {
         ctx.principal()?;
-        let base: BaseFn = Arc::new(|_: &[i64], _: &[i64]| {
-            clusters::Entity::find()
-                .column_as(Expr::val(0_i64), "parent_key")
-                .column_as(Expr::val(0_i64), "parent_ctx")
-                .into_query()
-        });
+        let base = everything::<clusters::Entity>();
         let spec = ListSpec::new(
             "clusters",
             "",
@@ -281,12 +276,7 @@ impl HpcQuery {
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Formula>> {
         ctx.principal()?;
-        let base: BaseFn = Arc::new(|_: &[i64], _: &[i64]| {
-            formulas::Entity::find()
-                .column_as(Expr::val(0_i64), "parent_key")
-                .column_as(Expr::val(0_i64), "parent_ctx")
-                .into_query()
-        });
+        let base = everything::<formulas::Entity>();
         let spec = ListSpec::new(
             "formulas",
             "",
