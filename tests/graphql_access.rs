@@ -334,7 +334,7 @@ async fn cloud_usage_splits_the_summaries_and_agrees_with_the_rollups() {
 
     // Every project's rows and every row's site come in one statement each.
     let query = format!(
-        "{{ projects {{ edges {{ node {{ {} }} }} }} }}",
+        "{{ projects(first: 10) {{ edges {{ node {{ {} }} }} }} }}",
         cloud("[DAY, SITE, VO]")
     );
     app.statements.reset();
@@ -438,7 +438,7 @@ async fn a_project_reader_sees_nothing_of_the_other_projects_eosc_and_cloud_usag
         &app,
         &reader,
         &format!(
-            "{{ projects {{ totalCount edges {{ node {{ accountingString {} {} }} }} }} }}",
+            "{{ projects(first: 10) {{ totalCount edges {{ node {{ accountingString {} {} }} }} }} }}",
             INSTALLATIONS.replace("PERIOD", ALWAYS),
             cloud("[VO, SITE]")
         ),

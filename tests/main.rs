@@ -26,6 +26,7 @@ mod entities;
 mod eosc;
 mod graphql;
 mod graphql_access;
+mod graphql_lists;
 mod http;
 mod import;
 mod limits;

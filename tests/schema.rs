@@ -60,3 +60,85 @@ async fn everything_in_the_schema_is_described() {
     }
     assert!(missing.is_empty(), "without a description: {missing:#?}");
 }
+
+/// Every list of the schema (a field whose type is a Relay connection) takes
+/// a typed `filter` with `and`/`or`/`not` and an `orderBy` of `{field,
+/// direction}` keys, besides `first`/`after`/`last`/`before`.
+#[tokio::test]
+async fn every_list_takes_a_filter_and_an_order() {
+    let query = r"{ __schema { types {
+        name
+        fields { name type { name kind ofType { name kind ofType { name } } }
+                 args { name type { name kind ofType { name kind ofType { name kind ofType { name } } } } } }
+        inputFields { name }
+    } } }";
+    let response = tally::graphql::build_schema().execute(query).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let data = response.data.into_json().unwrap();
+    let types = data["__schema"]["types"].as_array().unwrap();
+    let input_fields = |name: &str| -> Vec<String> {
+        types
+            .iter()
+            .find(|t| t["name"] == name)
+            .and_then(|t| t["inputFields"].as_array())
+            .map(|fields| {
+                fields
+                    .iter()
+                    .map(|f| f["name"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // The named type under NON_NULL and LIST wrappers.
+    fn named(ty: &serde_json::Value) -> Option<&str> {
+        if ty.is_null() {
+            return None;
+        }
+        ty["name"].as_str().or_else(|| named(&ty["ofType"]))
+    }
+    let mut lists = 0;
+    let mut missing = Vec::new();
+    for ty in types {
+        let owner = ty["name"].as_str().unwrap();
+        for field in ty["fields"].as_array().into_iter().flatten() {
+            let returns = named(&field["type"]).unwrap_or_default();
+            if !returns.ends_with("Connection") {
+                continue;
+            }
+            lists += 1;
+            let name = format!("{owner}.{}", field["name"].as_str().unwrap());
+            let args = field["args"].as_array().unwrap();
+            let arg = |wanted: &str| args.iter().find(|a| a["name"] == wanted);
+            for relay in ["first", "after", "last", "before"] {
+                if arg(relay).is_none() {
+                    missing.push(format!("{name}({relay})"));
+                }
+            }
+            match arg("filter").and_then(|a| named(&a["type"])) {
+                Some(filter) => {
+                    let fields = input_fields(filter);
+                    for combinator in ["and", "or", "not"] {
+                        if !fields.iter().any(|f| f == combinator) {
+                            missing.push(format!("{filter}.{combinator}"));
+                        }
+                    }
+                    // At least one condition of its own.
+                    if fields.len() < 4 {
+                        missing.push(format!("{filter}: no field to filter on"));
+                    }
+                }
+                None => missing.push(format!("{name}(filter)")),
+            }
+            match arg("orderBy").and_then(|a| named(&a["type"])) {
+                Some(order) => {
+                    if input_fields(order) != ["field", "direction"] {
+                        missing.push(format!("{order}: not {{field, direction}}"));
+                    }
+                }
+                None => missing.push(format!("{name}(orderBy)")),
+            }
+        }
+    }
+    assert!(lists > 20, "only {lists} lists found");
+    assert!(missing.is_empty(), "lists without: {missing:#?}");
+}

@@ -11,16 +11,21 @@ use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait as _, EntityTrait, QueryFilter as _, QuerySelect as _, QueryTrait as _};
 
-use super::cloud::Site;
+use super::cloud::{Site, SiteFilter, SiteOrder};
 use super::context::ContextExt as _;
-use super::eosc::{MetricDefinition, Provider};
-use super::hpc::{NodeType, by};
+use super::eosc::{
+    MetricDefinition, MetricDefinitionFilter, MetricDefinitionOrder, Provider, ProviderFilter,
+    ProviderOrder,
+};
+use super::filter::ScalarFilter;
+use super::hpc::{NodeType, NodeTypeFilter, NodeTypeOrder, by};
 use super::id::GlobalId;
-use super::loader::{BaseFn, ById, Conn, ListSpec, connection, everything, gql};
-use super::page::{Kind, PageArgs};
+use super::list::{ListArgs, list_inputs};
+use super::loader::{BaseFn, ById, Conn, connection, everything, gql};
+use super::page::{Kind, SortKey};
 use crate::entity::{grants, metric_definitions, node_types, providers, roles, sites, users};
 use crate::error::Error;
 
@@ -36,6 +41,48 @@ pub(crate) fn require_admin(ctx: &Context<'_>) -> async_graphql::Result<()> {
     }
 }
 
+list_inputs! {
+    /// Which users a list keeps; all given conditions must hold.
+    filter UserFilter {
+        /// The login name.
+        username: ScalarFilter<String> => "username",
+        /// The contact e-mail address.
+        email: ScalarFilter<String> => "email",
+        /// The issuer of the user's external identity.
+        external_issuer: ScalarFilter<String> => "external_issuer",
+        /// Whether the user is disabled.
+        disabled: bool => "disabled",
+    }
+    /// What users can be sorted by.
+    order UserOrderField {
+        /// The login name.
+        Username => SortKey::asc("username", Kind::Text),
+        /// When the user was created.
+        CreatedAt => SortKey::asc("created_at", Kind::Time),
+    }
+    /// One sort key of a user list; ties are broken by id.
+    key UserOrder
+}
+
+list_inputs! {
+    /// Which grants a list keeps; all given conditions must hold.
+    filter GrantFilter {
+        /// What the role applies to (`system`, `project`, …).
+        scope_kind: ScalarFilter<String> => "scope_kind",
+        /// When it was made.
+        granted_at: ScalarFilter<crate::graphql::filter::Instant> => "created_at",
+    }
+    /// What grants can be sorted by.
+    order GrantOrderField {
+        /// When it was made.
+        GrantedAt => SortKey::asc("created_at", Kind::Time),
+        /// What the role applies to.
+        ScopeKind => SortKey::asc("scope_kind", Kind::Text),
+    }
+    /// One sort key of a grant list; ties are broken by id.
+    key GrantOrder
+}
+
 /// The catalogue and administration roots.
 #[derive(Default)]
 pub(crate) struct AdminQuery;
@@ -43,157 +90,155 @@ pub(crate) struct AdminQuery;
 /// The catalogue and administration roots.
 #[Object]
 impl AdminQuery {
-    /// Every EOSC provider, by name. Their installation lists show only the
-    /// projects the caller may see. Requires authentication.
+    /// Every EOSC provider; by name unless `orderBy` says otherwise. Their
+    /// installation lists show only the projects the caller may see. Requires
+    /// authentication.
     #[graphql(
         complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
     )]
+    #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn providers(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Conditions the items meet (all must hold).")] filter: Option<
+            ProviderFilter,
+        >,
+        #[graphql(desc = "Sort keys (default: by name); ties by id.")] order_by: Option<
+            Vec<ProviderOrder>,
+        >,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
         #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
         #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Provider>> {
         ctx.principal()?;
-        let spec = ListSpec::new(
+        let args = ListArgs::new(filter, order_by, first, after, last, before);
+        let spec = args.spec(
             "providers",
-            "",
             "Provider",
             everything::<providers::Entity>(),
-            Condition::all(),
             by("name", Kind::Text),
-            &PageArgs {
-                first,
-                after,
-                last,
-                before,
-            },
         )?;
         connection(ctx, spec, (0, 0), Provider).await
     }
 
-    /// Every EOSC metric definition, by name. Requires authentication.
+    /// Every EOSC metric definition; by name unless `orderBy` says otherwise.
+    /// Requires authentication.
     #[graphql(
         complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
     )]
+    #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn metric_definitions(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Conditions the items meet (all must hold).")] filter: Option<
+            MetricDefinitionFilter,
+        >,
+        #[graphql(desc = "Sort keys (default: by name); ties by id.")] order_by: Option<
+            Vec<MetricDefinitionOrder>,
+        >,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
         #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
         #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<MetricDefinition>> {
         ctx.principal()?;
-        let spec = ListSpec::new(
+        let args = ListArgs::new(filter, order_by, first, after, last, before);
+        let spec = args.spec(
             "metricDefinitions",
-            "",
             "MetricDefinition",
             everything::<metric_definitions::Entity>(),
-            Condition::all(),
             by("name", Kind::Text),
-            &PageArgs {
-                first,
-                after,
-                last,
-                before,
-            },
         )?;
         connection(ctx, spec, (0, 0), MetricDefinition).await
     }
 
-    /// Every APEL site, by name. Their totals show only the projects the
-    /// caller may see. Requires authentication.
+    /// Every APEL site; by name unless `orderBy` says otherwise. Their totals
+    /// show only the projects the caller may see. Requires authentication.
     #[graphql(
         complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
     )]
+    #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn sites(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Conditions the items meet (all must hold).")] filter: Option<SiteFilter>,
+        #[graphql(desc = "Sort keys (default: by name); ties by id.")] order_by: Option<
+            Vec<SiteOrder>,
+        >,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
         #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
         #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Site>> {
         ctx.principal()?;
-        let spec = ListSpec::new(
+        let args = ListArgs::new(filter, order_by, first, after, last, before);
+        let spec = args.spec(
             "sites",
-            "",
             "Site",
             everything::<sites::Entity>(),
-            Condition::all(),
             by("name", Kind::Text),
-            &PageArgs {
-                first,
-                after,
-                last,
-                before,
-            },
         )?;
         connection(ctx, spec, (0, 0), |row| Site { row, project: None }).await
     }
 
-    /// Every node type of every cluster, by name (ties by id). Their job
-    /// lists and totals show only the projects the caller may see. Requires
-    /// authentication.
+    /// Every node type of every cluster; by name unless `orderBy` says
+    /// otherwise. Their job lists and totals show only the projects the
+    /// caller may see. Requires authentication.
     #[graphql(
         complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
     )]
+    #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn node_types(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Conditions the items meet (all must hold).")] filter: Option<
+            NodeTypeFilter,
+        >,
+        #[graphql(desc = "Sort keys (default: by name); ties by id.")] order_by: Option<
+            Vec<NodeTypeOrder>,
+        >,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
         #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
         #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<NodeType>> {
         ctx.principal()?;
-        let spec = ListSpec::new(
+        let args = ListArgs::new(filter, order_by, first, after, last, before);
+        let spec = args.spec(
             "nodeTypes",
-            "",
             "NodeType",
             everything::<node_types::Entity>(),
-            Condition::all(),
             by("name", Kind::Text),
-            &PageArgs {
-                first,
-                after,
-                last,
-                before,
-            },
         )?;
         connection(ctx, spec, (0, 0), |row| NodeType { row, project: None }).await
     }
 
-    /// Every Tally user, by username, with their grants. System
-    /// administrators only (`FORBIDDEN` otherwise).
+    /// Every Tally user with their grants; by username unless `orderBy` says
+    /// otherwise. System administrators only (`FORBIDDEN` otherwise).
     #[graphql(
         complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
     )]
+    #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn users(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Conditions the items meet (all must hold).")] filter: Option<UserFilter>,
+        #[graphql(desc = "Sort keys (default: by username); ties by id.")] order_by: Option<
+            Vec<UserOrder>,
+        >,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
         #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
         #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<User>> {
         require_admin(ctx)?;
-        let spec = ListSpec::new(
+        let args = ListArgs::new(filter, order_by, first, after, last, before);
+        let spec = args.spec(
             "users",
-            "",
             "User",
             everything::<users::Entity>(),
-            Condition::all(),
             by("username", Kind::Text),
-            &PageArgs {
-                first,
-                after,
-                last,
-                before,
-            },
         )?;
         connection(ctx, spec, (0, 0), User).await
     }
@@ -245,13 +290,20 @@ impl User {
         self.0.created_at
     }
 
-    /// The user's grants, oldest first.
+    /// The user's grants; oldest first unless `orderBy` says otherwise.
     #[graphql(
         complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
     )]
+    #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn grants(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Conditions the grants meet (all must hold).")] filter: Option<
+            GrantFilter,
+        >,
+        #[graphql(desc = "Sort keys (default: oldest first); ties by id.")] order_by: Option<
+            Vec<GrantOrder>,
+        >,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
         #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
         #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
@@ -267,20 +319,8 @@ impl User {
                 .column_as(Expr::val(0_i64), "parent_ctx")
                 .into_query()
         });
-        let spec = ListSpec::new(
-            "User.grants",
-            "",
-            "Grant",
-            base,
-            Condition::all(),
-            Vec::new(),
-            &PageArgs {
-                first,
-                after,
-                last,
-                before,
-            },
-        )?;
+        let args = ListArgs::new(filter, order_by, first, after, last, before);
+        let spec = args.spec("User.grants", "Grant", base, by("created_at", Kind::Time))?;
         connection(ctx, spec, (self.0.id, 0), UserGrant).await
     }
 }

@@ -18,12 +18,31 @@ use sea_orm::ConnectionTrait as _;
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait as _, JoinType, Order, Query};
 
 use super::context::ContextExt as _;
+use super::filter::ScalarFilter;
 use super::id::GlobalId;
+use super::limits::{rows_cost, split_rows};
+use super::list::list_inputs;
 use super::loader::{ById, Db, gql};
+use super::page::{Kind, SortKey};
 use super::usage::{Level, MAX_POINTS, Period, UsageAmount, total_usage};
 use crate::auth::ProjectScope;
 use crate::entity::sites;
 use crate::error::Error;
+
+list_inputs! {
+    /// Which sites a list keeps; all given conditions must hold.
+    filter SiteFilter {
+        /// Its name.
+        name: ScalarFilter<String> => "name",
+    }
+    /// What sites can be sorted by.
+    order SiteOrderField {
+        /// Its name.
+        Name => SortKey::asc("name", Kind::Text),
+    }
+    /// One sort key of a site list; ties are broken by id.
+    key SiteOrder
+}
 
 /// An APEL site (e.g. a GOCDB site name): a place cloud usage is published from.
 pub(crate) struct Site {
@@ -48,6 +67,7 @@ impl Site {
     /// Cloud usage at this site over `period`, one amount per unit
     /// (`vm_second`, `cpu_second`): only the projects the caller may see, and
     /// only the project it was reached through.
+    #[graphql(complexity = "crate::graphql::limits::total_cost(child_complexity)")]
     async fn total_usage(
         &self,
         ctx: &Context<'_>,
@@ -340,6 +360,24 @@ impl Loader<CloudUsageKey> for Db {
         }
         Ok(answer)
     }
+}
+
+/// The cost of a `cloudUsage` field: a row per day when split by day, times
+/// the values of the other dimensions (the default splits by site), times
+/// `child`.
+pub(crate) fn cloud_cost(
+    period: &Period,
+    group_by: Option<&Vec<CloudDimension>>,
+    child_complexity: usize,
+) -> usize {
+    let (days, others) = group_by.map_or((1, 1), |dims| {
+        let by_day = dims.contains(&CloudDimension::Day);
+        (
+            if by_day { period.days() } else { 1 },
+            dims.len() - usize::from(by_day),
+        )
+    });
+    rows_cost(days.saturating_mul(split_rows(others)), child_complexity)
 }
 
 /// The cloud usage of `project` over `period`, split by `group_by`, through

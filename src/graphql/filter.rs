@@ -4,7 +4,7 @@
 use async_graphql::{Enum, ErrorExtensions as _, ID, InputObject, InputType};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::Value;
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait as _};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait as _, Func};
 
 use super::id::GlobalId;
 use super::page::BASE;
@@ -16,16 +16,20 @@ pub(crate) type Instant = DateTime<Utc>;
 /// The largest `in` list a filter accepts.
 pub(crate) const MAX_IN: usize = 1000;
 
+/// Conditions on a calendar day.
+pub(crate) type DateFilter = ScalarFilter<NaiveDate>;
+
 /// Conditions on one field; all given conditions must hold.
 #[derive(InputObject, Clone, Debug)]
 #[graphql(concrete(name = "IntFilter", params(i64)))]
 #[graphql(concrete(name = "StringFilter", params(String)))]
 #[graphql(concrete(name = "DateTimeFilter", params(Instant)))]
 #[graphql(concrete(name = "DateFilter", params(NaiveDate)))]
+#[graphql(concrete(name = "FloatFilter", params(f64)))]
 pub(crate) struct ScalarFilter<T: InputType> {
     /// Equal to.
     pub(crate) eq: Option<T>,
-    /// Not equal to.
+    /// Not equal to (an empty field is not equal to anything).
     pub(crate) ne: Option<T>,
     /// One of.
     #[graphql(name = "in")]
@@ -45,6 +49,14 @@ pub(crate) fn column(name: &str) -> Expr {
     Expr::col((Alias::new(BASE), Alias::new(name)))
 }
 
+/// "Column `name` is not `value`": true of an empty column too, so that
+/// `ne` and `not: {eq}` keep the same items.
+fn differs(name: &str, value: impl Into<Value>) -> Condition {
+    Condition::any()
+        .add(column(name).ne(value))
+        .add(column(name).is_null())
+}
+
 fn too_many(field: &str) -> async_graphql::Error {
     Error::LimitExceeded(format!("{field}.in holds more than {MAX_IN} values")).extend()
 }
@@ -58,7 +70,7 @@ impl<T: InputType + Clone + Into<Value>> ScalarFilter<T> {
             all = all.add(c().eq(v.clone()));
         }
         if let Some(v) = &self.ne {
-            all = all.add(c().ne(v.clone()));
+            all = all.add(differs(name, v.clone()));
         }
         if let Some(values) = &self.one_of {
             if values.len() > MAX_IN {
@@ -133,6 +145,46 @@ impl IdFilter {
     }
 }
 
+/// An enum stored in a column as a value of its own.
+pub(crate) trait Stored: Copy {
+    /// The value stored for this member.
+    fn stored(self) -> Value;
+}
+
+/// Conditions on an enum field.
+#[derive(InputObject, Clone, Debug)]
+#[graphql(concrete(name = "JobStateFilter", params(crate::graphql::hpc::JobState)))]
+#[graphql(concrete(name = "UsageStatusFilter", params(crate::graphql::hpc::UsageStatus)))]
+pub(crate) struct EnumFilter<T: InputType + Stored> {
+    /// Is this value.
+    pub(crate) eq: Option<T>,
+    /// Is not this value.
+    pub(crate) ne: Option<T>,
+    /// Is one of these values.
+    #[graphql(name = "in")]
+    pub(crate) one_of: Option<Vec<T>>,
+}
+
+impl<T: InputType + Stored> EnumFilter<T> {
+    /// The condition on column `name`.
+    pub(crate) fn condition(&self, name: &str) -> async_graphql::Result<Condition> {
+        let mut all = Condition::all();
+        if let Some(v) = self.eq {
+            all = all.add(column(name).eq(v.stored()));
+        }
+        if let Some(v) = self.ne {
+            all = all.add(differs(name, v.stored()));
+        }
+        if let Some(values) = &self.one_of {
+            if values.len() > MAX_IN {
+                return Err(too_many(name));
+            }
+            all = all.add(column(name).is_in(values.iter().map(|v| v.stored())));
+        }
+        Ok(all)
+    }
+}
+
 /// The direction of a sort.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) enum Direction {
@@ -168,7 +220,11 @@ pub(crate) fn combine<F>(
         all = all.add(any);
     }
     if let Some(part) = not {
-        all = all.add(each(part)?.not());
+        // `NOT COALESCE(…, FALSE)`, not `NOT …`: a condition on an empty
+        // field is unknown in SQL, and `not` must keep the items its part
+        // leaves out.
+        let known = Func::coalesce([Expr::from(each(part)?), Expr::val(false)]);
+        all = all.add(Expr::expr(known).not());
     }
     Ok(all)
 }

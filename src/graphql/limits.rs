@@ -69,6 +69,40 @@ pub(crate) fn connection_cost(
     Ok(page.saturating_mul(child_complexity.max(1)))
 }
 
+/// How many values one dimension of a `groupBy` is assumed to split into
+/// when a plain list's cost is estimated (its real count is known only once
+/// the rows are read; the rows are capped at run time anyway).
+pub(crate) const VALUES_PER_DIMENSION: usize = 10;
+
+/// How many amounts a `totalUsage` is assumed to hold (one per source and
+/// unit).
+pub(crate) const AMOUNTS_PER_TOTAL: usize = 5;
+
+/// The most rows a plain list is charged for: a full page of a connection.
+/// Such a list returns at most [`MAX_POINTS`](super::usage::MAX_POINTS) rows
+/// (it refuses more at run time), all read by one statement, and what hangs
+/// off its rows holds no lists; charging the whole estimate of a long period
+/// split by day would refuse cheap reports.
+pub(crate) const MAX_CHARGED_ROWS: usize = MAX_PAGE_SIZE;
+
+/// The cost of a plain list field (no paging) expected to return `rows`
+/// items: `rows × child`, with `rows` capped at [`MAX_CHARGED_ROWS`].
+pub(crate) fn rows_cost(rows: usize, child_complexity: usize) -> usize {
+    rows.clamp(1, MAX_CHARGED_ROWS)
+        .saturating_mul(child_complexity.max(1))
+}
+
+/// The cost of a `totalUsage` field: [`AMOUNTS_PER_TOTAL`] amounts.
+pub(crate) fn total_cost(child_complexity: usize) -> usize {
+    rows_cost(AMOUNTS_PER_TOTAL, child_complexity)
+}
+
+/// The rows `groupBy` splits a list into: [`VALUES_PER_DIMENSION`] per
+/// dimension (at least one row).
+pub(crate) fn split_rows(dimensions: usize) -> usize {
+    VALUES_PER_DIMENSION.saturating_pow(u32::try_from(dimensions).unwrap_or(u32::MAX))
+}
+
 fn page_size(argument: &str, n: i32) -> ServerResult<usize> {
     match usize::try_from(n) {
         Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),

@@ -18,6 +18,7 @@ mod hpc;
 mod http;
 mod id;
 pub(crate) mod limits;
+mod list;
 mod loader;
 mod mutation;
 mod node;

@@ -4,39 +4,29 @@ use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::NaiveDate;
-use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait as _, EntityTrait as _, QueryFilter as _, QuerySelect as _, QueryTrait as _,
 };
 
 use super::cloud::{CloudDimension, CloudUsageRow, cloud_usage};
-use super::eosc::{Installation, installations_spec, project_installations_base};
+use super::eosc::{
+    Installation, InstallationFilter, InstallationOrder, installations_spec,
+    project_installations_base,
+};
 use super::hpc::{
-    Cluster, Group, Job, JobArgs, JobFilter, JobOrder, JobState, SubProject, by,
-    project_clusters_base, project_jobs_base, scope,
+    Cluster, ClusterFilter, ClusterOrder, Group, GroupFilter, GroupOrder, Job, JobArgs, JobFilter,
+    JobOrder, JobState, SubProject, SubProjectFilter, SubProjectOrder, by, project_clusters_base,
+    project_jobs_base, scope,
 };
 use super::id::GlobalId;
-use super::loader::{BaseFn, Conn, ListSpec, connection};
-use super::page::{Kind, PageArgs};
-use super::storage::{Bucket, project_buckets_base};
+use super::list::ListArgs;
+use super::loader::{BaseFn, Conn, connection};
+use super::page::Kind;
+use super::storage::{Bucket, BucketFilter, BucketOrder, project_buckets_base};
 use super::usage::{Level, Period, UsageAmount, total_usage};
 use crate::auth::Principal;
 use crate::entity::{projects, sub_projects, user_groups};
-
-/// The Relay arguments of a list field.
-fn page(
-    first: Option<i32>,
-    after: Option<String>,
-    last: Option<i32>,
-    before: Option<String>,
-) -> PageArgs {
-    PageArgs {
-        first,
-        after,
-        last,
-        before,
-    }
-}
 
 /// A project: the unit usage is accounted to, across all four sources.
 pub(crate) struct Project(pub(crate) projects::Model);
@@ -79,18 +69,26 @@ impl Project {
         &self.0.usage_type
     }
 
-    /// Its sub-projects, by identifier.
+    /// Its sub-projects; by identifier unless `orderBy` says otherwise.
     #[graphql(
         complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
     )]
+    #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn sub_projects(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Conditions the items meet (all must hold).")] filter: Option<
+            SubProjectFilter,
+        >,
+        #[graphql(desc = "Sort keys (default: by identifier); ties by id.")] order_by: Option<
+            Vec<SubProjectOrder>,
+        >,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
         #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
         #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<SubProject>> {
+        let args = ListArgs::new(filter, order_by, first, after, last, before);
         let base: BaseFn = Arc::new(|parents: &[i64], _: &[i64]| {
             sub_projects::Entity::find()
                 .filter(sub_projects::Column::ProjectId.is_in(parents.iter().copied()))
@@ -98,30 +96,33 @@ impl Project {
                 .column_as(Expr::val(0_i64), "parent_ctx")
                 .into_query()
         });
-        let spec = ListSpec::new(
+        let spec = args.spec(
             "Project.subProjects",
-            "",
             "SubProject",
             base,
-            Condition::all(),
             by("identifier", Kind::Text),
-            &page(first, after, last, before),
         )?;
         connection(ctx, spec, (self.0.id, 0), SubProject).await
     }
 
-    /// Its user groups, by name.
+    /// Its user groups; by name unless `orderBy` says otherwise.
     #[graphql(
         complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
     )]
+    #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn groups(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Conditions the items meet (all must hold).")] filter: Option<GroupFilter>,
+        #[graphql(desc = "Sort keys (default: by name); ties by id.")] order_by: Option<
+            Vec<GroupOrder>,
+        >,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
         #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
         #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Group>> {
+        let args = ListArgs::new(filter, order_by, first, after, last, before);
         let base: BaseFn = Arc::new(|parents: &[i64], _: &[i64]| {
             user_groups::Entity::find()
                 .filter(user_groups::Column::ProjectId.is_in(parents.iter().copied()))
@@ -129,39 +130,36 @@ impl Project {
                 .column_as(Expr::val(0_i64), "parent_ctx")
                 .into_query()
         });
-        let spec = ListSpec::new(
-            "Project.groups",
-            "",
-            "Group",
-            base,
-            Condition::all(),
-            by("name", Kind::Text),
-            &page(first, after, last, before),
-        )?;
+        let spec = args.spec("Project.groups", "Group", base, by("name", Kind::Text))?;
         connection(ctx, spec, (self.0.id, 0), Group).await
     }
 
-    /// The clusters the project may use, by name; their lists and totals show
-    /// only this project.
+    /// The clusters the project may use (by name unless `orderBy` says
+    /// otherwise); their lists and totals show only this project.
     #[graphql(
         complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
     )]
+    #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn clusters(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Conditions the items meet (all must hold).")] filter: Option<
+            ClusterFilter,
+        >,
+        #[graphql(desc = "Sort keys (default: by name); ties by id.")] order_by: Option<
+            Vec<ClusterOrder>,
+        >,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
         #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
         #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Cluster>> {
-        let spec = ListSpec::new(
+        let args = ListArgs::new(filter, order_by, first, after, last, before);
+        let spec = args.spec(
             "Project.clusters",
-            "",
             "Cluster",
             project_clusters_base(),
-            Condition::all(),
             by("name", Kind::Text),
-            &page(first, after, last, before),
         )?;
         let project = Some(self.0.id);
         connection(ctx, spec, (self.0.id, 0), |row| Cluster { row, project }).await
@@ -187,64 +185,72 @@ impl Project {
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Job>> {
         let args = JobArgs {
-            page: page(first, after, last, before),
+            list: ListArgs::new(filter, order_by, first, after, last, before),
             period,
             sub_projects,
             states,
-            filter,
-            order_by,
         };
         let spec = args.spec("Project.jobs", project_jobs_base(scope(ctx)?))?;
         connection(ctx, spec, (self.0.id, 0), Job).await
     }
 
-    /// The project's storage buckets, by name.
+    /// The project's storage buckets; by name unless `orderBy` says otherwise.
     #[graphql(
         complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
     )]
+    #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn buckets(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Conditions the items meet (all must hold).")] filter: Option<
+            BucketFilter,
+        >,
+        #[graphql(desc = "Sort keys (default: by name); ties by id.")] order_by: Option<
+            Vec<BucketOrder>,
+        >,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
         #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
         #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Bucket>> {
-        let spec = ListSpec::new(
-            "Project.buckets",
-            "",
-            "Bucket",
-            project_buckets_base(scope(ctx)?),
-            Condition::all(),
-            by("name", Kind::Text),
-            &page(first, after, last, before),
-        )?;
+        let args = ListArgs::new(filter, order_by, first, after, last, before);
+        let base = project_buckets_base(scope(ctx)?);
+        let spec = args.spec("Project.buckets", "Bucket", base, by("name", Kind::Text))?;
         connection(ctx, spec, (self.0.id, 0), Bucket).await
     }
 
-    /// The project's EOSC installations, by name.
+    /// The project's EOSC installations; by name unless `orderBy` says
+    /// otherwise.
     #[graphql(
         complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
     )]
+    #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn installations(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Conditions the items meet (all must hold).")] filter: Option<
+            InstallationFilter,
+        >,
+        #[graphql(desc = "Sort keys (default: by name); ties by id.")] order_by: Option<
+            Vec<InstallationOrder>,
+        >,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
         #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
         #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Installation>> {
-        let spec = installations_spec(
-            "Project.installations",
-            project_installations_base(scope(ctx)?),
-            &page(first, after, last, before),
-        )?;
+        let args = ListArgs::new(filter, order_by, first, after, last, before);
+        let base = project_installations_base(scope(ctx)?);
+        let spec = installations_spec("Project.installations", base, &args)?;
         connection(ctx, spec, (self.0.id, 0), Installation).await
     }
 
     /// The project's cloud usage (APEL) over `period`, from the daily cloud
     /// summaries of its VOs: one row per combination of the `groupBy`
     /// dimensions (default: per site), ordered by them. At most 10,000 rows.
+    #[graphql(
+        complexity = "crate::graphql::cloud::cloud_cost(&period, group_by.as_ref(), child_complexity)"
+    )]
     async fn cloud_usage(
         &self,
         ctx: &Context<'_>,
@@ -257,6 +263,7 @@ impl Project {
 
     /// The project's usage over `period` from every source, one amount per
     /// source and unit.
+    #[graphql(complexity = "crate::graphql::limits::total_cost(child_complexity)")]
     async fn total_usage(
         &self,
         ctx: &Context<'_>,

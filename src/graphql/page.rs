@@ -23,6 +23,7 @@ use sea_orm::sea_query::{
 use sea_orm::{ConnectionTrait, FromQueryResult, QueryResult, Value};
 use serde::{Deserialize, Serialize};
 
+use super::filter::Direction;
 use crate::error::Error;
 
 /// The most items one page of a list holds.
@@ -42,6 +43,20 @@ pub(crate) enum Kind {
     Time,
 }
 
+impl Kind {
+    /// The value an empty (NULL) column sorts as: below every real value.
+    fn empty(self) -> CursorValue {
+        match self {
+            Self::Int => CursorValue::Int(i64::MIN),
+            Self::Text => CursorValue::Text(String::new()),
+            Self::Time => CursorValue::Text(EMPTY_TIME.to_owned()),
+        }
+    }
+}
+
+/// The instant an empty time sorts as (PostgreSQL's range starts before it).
+const EMPTY_TIME: &str = "0001-01-01T00:00:00Z";
+
 /// One sort column of a list (the id is always the last, implicit, tie-break).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct SortKey {
@@ -51,6 +66,60 @@ pub(crate) struct SortKey {
     pub(crate) kind: Kind,
     /// Whether larger values come first.
     pub(crate) descending: bool,
+    /// Whether the column may be empty; empty values sort as the smallest.
+    pub(crate) nullable: bool,
+}
+
+impl SortKey {
+    /// Ascending on a column that is never empty.
+    pub(crate) const fn asc(column: &'static str, kind: Kind) -> Self {
+        Self {
+            column,
+            kind,
+            descending: false,
+            nullable: false,
+        }
+    }
+
+    /// Ascending on a column that may be empty (empty values first).
+    pub(crate) const fn nullable(column: &'static str, kind: Kind) -> Self {
+        Self {
+            column,
+            kind,
+            descending: false,
+            nullable: true,
+        }
+    }
+
+    /// This key, largest first.
+    pub(crate) const fn desc(self) -> Self {
+        Self {
+            descending: true,
+            ..self
+        }
+    }
+
+    /// This key in `direction`.
+    pub(crate) fn direction(self, direction: Direction) -> Self {
+        Self {
+            descending: direction == Direction::Desc,
+            ..self
+        }
+    }
+
+    /// The sorted expression: the column, or what an empty one sorts as.
+    fn expr(&self) -> Expr {
+        if self.nullable {
+            let empty = self
+                .kind
+                .empty()
+                .to_value(self.kind)
+                .unwrap_or(Value::from(0_i64));
+            Expr::expr(Func::coalesce([col(self.column), Expr::val(empty)]))
+        } else {
+            col(self.column)
+        }
+    }
 }
 
 /// A value in a cursor.
@@ -76,19 +145,25 @@ impl CursorValue {
     }
 
     fn read(row: &QueryResult, column: &str, kind: Kind) -> Result<Self, Error> {
-        Ok(match kind {
+        let value = match kind {
             // The column may be 16, 32 or 64 bits wide (PostgreSQL is strict).
-            Kind::Int => Self::Int(
-                row.try_get::<i64>("", column)
-                    .or_else(|_| row.try_get::<i32>("", column).map(i64::from))
-                    .or_else(|_| row.try_get::<i16>("", column).map(i64::from))?,
-            ),
-            Kind::Text => Self::Text(row.try_get::<String>("", column)?),
-            Kind::Time => Self::Text(
-                row.try_get::<DateTime<Utc>>("", column)?
-                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-            ),
-        })
+            Kind::Int => row
+                .try_get::<Option<i64>>("", column)
+                .or_else(|_| {
+                    row.try_get::<Option<i32>>("", column)
+                        .map(|v| v.map(i64::from))
+                })
+                .or_else(|_| {
+                    row.try_get::<Option<i16>>("", column)
+                        .map(|v| v.map(i64::from))
+                })?
+                .map(Self::Int),
+            Kind::Text => row.try_get::<Option<String>>("", column)?.map(Self::Text),
+            Kind::Time => row
+                .try_get::<Option<DateTime<Utc>>>("", column)?
+                .map(|t| Self::Text(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))),
+        };
+        Ok(value.unwrap_or_else(|| kind.empty()))
     }
 }
 
@@ -149,6 +224,21 @@ pub(crate) struct PageArgs {
 }
 
 impl PageArgs {
+    /// The arguments of a list field.
+    pub(crate) fn new(
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Self {
+        Self {
+            first,
+            after,
+            last,
+            before,
+        }
+    }
+
     /// The arguments as a key for a data loader (their text).
     pub(crate) fn key(&self) -> String {
         format!(
@@ -235,23 +325,23 @@ fn col(column: &str) -> Expr {
 /// The keyset condition "after `values`" in the order `sort` (then id),
 /// reversed when `backward`.
 fn keyset(sort: &[SortKey], values: &[Value], backward: bool) -> Condition {
-    let keys: Vec<(&str, bool)> = sort
+    let keys: Vec<(Expr, bool)> = sort
         .iter()
-        .map(|s| (s.column, s.descending))
-        .chain([("id", false)])
+        .map(|s| (s.expr(), s.descending))
+        .chain([(col("id"), false)])
         .collect();
     let mut any = Condition::any();
     for i in 0..keys.len() {
         let mut all = Condition::all();
-        for (j, (column, _)) in keys.iter().enumerate().take(i) {
-            all = all.add(col(column).eq(values[j].clone()));
+        for (j, (expr, _)) in keys.iter().enumerate().take(i) {
+            all = all.add(expr.clone().eq(values[j].clone()));
         }
-        let (column, descending) = keys[i];
+        let (expr, descending) = keys[i].clone();
         let value = values[i].clone();
         all = all.add(if descending != backward {
-            col(column).lt(value)
+            expr.lt(value)
         } else {
-            col(column).gt(value)
+            expr.gt(value)
         });
         any = any.add(all);
     }
@@ -281,10 +371,7 @@ pub(crate) async fn fetch<M: FromQueryResult>(
     order.partition_by((Alias::new(BASE), Alias::new("parent_ctx")));
     for key in &listing.sort {
         let forward = key.descending == window.backward;
-        order.order_by_expr(
-            col(key.column),
-            if forward { Order::Asc } else { Order::Desc },
-        );
+        order.order_by_expr(key.expr(), if forward { Order::Asc } else { Order::Desc });
     }
     order.order_by_expr(
         col("id"),
@@ -377,11 +464,7 @@ pub(crate) async fn count(
 mod tests {
     use super::*;
 
-    const SORT: &[SortKey] = &[SortKey {
-        column: "name",
-        kind: Kind::Text,
-        descending: false,
-    }];
+    const SORT: &[SortKey] = &[SortKey::asc("name", Kind::Text)];
 
     #[test]
     fn cursors_round_trip_and_are_bound_to_their_list() {

@@ -2,20 +2,23 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ID, InputObject, MergedObject, Object, OneofObject};
-use sea_orm::sea_query::{Condition, Expr};
+use async_graphql::{Context, ID, MergedObject, Object, OneofObject};
+use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait as _, QuerySelect as _, QueryTrait as _};
 
 use super::admin::AdminQuery;
 use super::context::ContextExt as _;
-use super::filter::{Direction, ScalarFilter, combine};
-use super::hpc::{Cluster, Formula, by, scope};
+use super::filter::{DateFilter, ScalarFilter};
+use super::hpc::{
+    Cluster, ClusterFilter, ClusterOrder, Formula, FormulaFilter, FormulaOrder, by, scope,
+};
 use super::id::GlobalId;
-use super::loader::{BaseFn, Conn, ListSpec, connection, everything, gql};
+use super::list::{ListArgs, list_inputs};
+use super::loader::{BaseFn, Conn, connection, everything, gql};
 use super::node::{Node, resolve};
 use super::object::{Project, Viewer};
-use super::page::{Kind, PageArgs, SortKey};
-use super::storage::Bucket;
+use super::page::{Kind, SortKey};
+use super::storage::{Bucket, BucketFilter, BucketOrder};
 use super::usage::UsageQuery;
 use crate::entity::{buckets, clusters, formulas, projects as project_rows};
 use crate::error::Error;
@@ -78,57 +81,29 @@ pub(crate) enum ProjectKey {
     AccountingString(String),
 }
 
-/// Which projects a list keeps; all given conditions must hold.
-#[derive(InputObject, Clone, Debug, Default)]
-pub(crate) struct ProjectFilter {
-    /// The accounting string.
-    accounting_string: Option<ScalarFilter<String>>,
-    /// The name.
-    name: Option<ScalarFilter<String>>,
-    /// All of these hold.
-    and: Option<Vec<ProjectFilter>>,
-    /// Any of these holds.
-    or: Option<Vec<ProjectFilter>>,
-    /// This does not hold.
-    not: Option<Box<ProjectFilter>>,
-}
-
-impl ProjectFilter {
-    fn condition(&self) -> async_graphql::Result<Condition> {
-        let mut own = Condition::all();
-        if let Some(f) = &self.accounting_string {
-            own = own.add(f.condition("accounting_string")?);
-        }
-        if let Some(f) = &self.name {
-            own = own.add(f.condition("name")?);
-        }
-        combine(
-            own,
-            self.and.as_ref(),
-            self.or.as_ref(),
-            self.not.as_deref(),
-            Self::condition,
-        )
+list_inputs! {
+    /// Which projects a list keeps; all given conditions must hold.
+    filter ProjectFilter {
+        /// The accounting string.
+        accounting_string: ScalarFilter<String> => "accounting_string",
+        /// The name.
+        name: ScalarFilter<String> => "name",
+        /// The first day it runs.
+        start_date: DateFilter => "start_date",
+        /// The last day it runs.
+        end_date: DateFilter => "end_date",
     }
-}
-
-/// What projects can be sorted by.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ProjectOrderField {
-    /// The accounting string.
-    AccountingString,
-    /// The name.
-    Name,
-}
-
-/// One sort key of a project list; ties are broken by id.
-#[derive(InputObject, Clone, Copy, Debug)]
-pub(crate) struct ProjectOrder {
-    /// The field.
-    field: ProjectOrderField,
-    /// The direction (ascending unless given).
-    #[graphql(default)]
-    direction: Direction,
+    /// What projects can be sorted by.
+    order ProjectOrderField {
+        /// The accounting string.
+        AccountingString => SortKey::asc("accounting_string", Kind::Text),
+        /// The name.
+        Name => SortKey::asc("name", Kind::Text),
+        /// When it was registered.
+        CreatedAt => SortKey::asc("created_at", Kind::Time),
+    }
+    /// One sort key of a project list; ties are broken by id.
+    key ProjectOrder
 }
 
 /// Projects.
@@ -164,41 +139,8 @@ impl ProjectQuery {
                 .column_as(Expr::val(0_i64), "parent_ctx")
                 .into_query()
         });
-        let order = order_by.unwrap_or_default();
-        if order.len() > 5 {
-            return Err(gql(Error::BadRequest(
-                "orderBy takes at most 5 fields".to_owned(),
-            )));
-        }
-        let sort = order
-            .iter()
-            .map(|o| SortKey {
-                column: match o.field {
-                    ProjectOrderField::AccountingString => "accounting_string",
-                    ProjectOrderField::Name => "name",
-                },
-                kind: Kind::Text,
-                descending: o.direction == Direction::Desc,
-            })
-            .collect();
-        let condition = match &filter {
-            Some(filter) => filter.condition()?,
-            None => Condition::all(),
-        };
-        let spec = ListSpec::new(
-            "projects",
-            &format!("{filter:?}/{order:?}"),
-            "Project",
-            base,
-            condition,
-            sort,
-            &PageArgs {
-                first,
-                after,
-                last,
-                before,
-            },
-        )?;
+        let args = ListArgs::new(filter, order_by, first, after, last, before);
+        let spec = args.spec("projects", "Project", base, Vec::new())?;
         connection(ctx, spec, (0, 0), Project).await
     }
 
@@ -231,70 +173,59 @@ pub(crate) struct HpcQuery;
 /// The HPC catalogue.
 #[Object]
 impl HpcQuery {
-    /// Every cluster, by name. Their job lists and totals show only the
-    /// projects the caller may see. Requires authentication.
+    /// Every cluster; by name unless `orderBy` says otherwise. Their job
+    /// lists and totals show only the projects the caller may see. Requires
+    /// authentication.
     #[graphql(
         complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
     )]
+    #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn clusters(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Conditions the items meet (all must hold).")] filter: Option<
+            ClusterFilter,
+        >,
+        #[graphql(desc = "Sort keys (default: by name); ties by id.")] order_by: Option<
+            Vec<ClusterOrder>,
+        >,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
         #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
         #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Cluster>> {
+        let args = ListArgs::new(filter, order_by, first, after, last, before);
         ctx.principal()?;
         let base = everything::<clusters::Entity>();
-        let spec = ListSpec::new(
-            "clusters",
-            "",
-            "Cluster",
-            base,
-            Condition::all(),
-            by("name", Kind::Text),
-            &PageArgs {
-                first,
-                after,
-                last,
-                before,
-            },
-        )?;
+        let spec = args.spec("clusters", "Cluster", base, by("name", Kind::Text))?;
         connection(ctx, spec, (0, 0), |row| Cluster { row, project: None }).await
     }
 
-    /// Every formula version, newest first. Requires authentication.
+    /// Every formula version; newest first unless `orderBy` says otherwise.
+    /// Requires authentication.
     #[graphql(
         complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
     )]
+    #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn formulas(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Conditions the items meet (all must hold).")] filter: Option<
+            FormulaFilter,
+        >,
+        #[graphql(desc = "Sort keys (default: newest first); ties by id.")] order_by: Option<
+            Vec<FormulaOrder>,
+        >,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
         #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
         #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Formula>> {
+        let args = ListArgs::new(filter, order_by, first, after, last, before);
         ctx.principal()?;
         let base = everything::<formulas::Entity>();
-        let spec = ListSpec::new(
-            "formulas",
-            "",
-            "Formula",
-            base,
-            Condition::all(),
-            vec![SortKey {
-                column: "validity_from",
-                kind: Kind::Time,
-                descending: true,
-            }],
-            &PageArgs {
-                first,
-                after,
-                last,
-                before,
-            },
-        )?;
+        let newest = vec![SortKey::asc("validity_from", Kind::Time).desc()];
+        let spec = args.spec("formulas", "Formula", base, newest)?;
         connection(ctx, spec, (0, 0), Formula).await
     }
 }
@@ -306,19 +237,28 @@ pub(crate) struct StorageQuery;
 /// Storage.
 #[Object]
 impl StorageQuery {
-    /// The buckets of the projects the caller may see, by name (buckets of no
-    /// project: administrators only). Requires authentication.
+    /// The buckets of the projects the caller may see (buckets of no project:
+    /// administrators only); by name unless `orderBy` says otherwise.
+    /// Requires authentication.
     #[graphql(
         complexity = "crate::graphql::limits::connection_cost(first, last, child_complexity)?"
     )]
+    #[expect(clippy::too_many_arguments, reason = "a GraphQL field's arguments")]
     async fn buckets(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Conditions the items meet (all must hold).")] filter: Option<
+            BucketFilter,
+        >,
+        #[graphql(desc = "Sort keys (default: by name); ties by id.")] order_by: Option<
+            Vec<BucketOrder>,
+        >,
         #[graphql(desc = "At most this many (1 to 100) from the start.")] first: Option<i32>,
         #[graphql(desc = "Only items after this cursor.")] after: Option<String>,
         #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Bucket>> {
+        let args = ListArgs::new(filter, order_by, first, after, last, before);
         let scope = scope(ctx)?;
         let base: BaseFn = Arc::new(move |_: &[i64], _: &[i64]| {
             scope
@@ -327,20 +267,7 @@ impl StorageQuery {
                 .column_as(Expr::val(0_i64), "parent_ctx")
                 .into_query()
         });
-        let spec = ListSpec::new(
-            "buckets",
-            "",
-            "Bucket",
-            base,
-            Condition::all(),
-            by("name", Kind::Text),
-            &PageArgs {
-                first,
-                after,
-                last,
-                before,
-            },
-        )?;
+        let spec = args.spec("buckets", "Bucket", base, by("name", Kind::Text))?;
         connection(ctx, spec, (0, 0), Bucket).await
     }
 }

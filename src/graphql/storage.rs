@@ -11,8 +11,12 @@ use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder a
 use sea_orm::{QuerySelect as _, QueryTrait as _};
 
 use super::context::ContextExt as _;
+use super::filter::{IdFilter, ScalarFilter};
 use super::id::GlobalId;
+use super::limits::rows_cost;
+use super::list::list_inputs;
 use super::loader::{BaseFn, Db, gql};
+use super::page::{Kind, SortKey};
 use super::usage::{Level, MAX_POINTS, Period, UsageAmount, total_usage};
 use crate::auth::ProjectScope;
 use crate::entity::{bucket_usage_daily, bucket_usage_hourly, bucket_usage_monthly, buckets};
@@ -27,6 +31,49 @@ pub(crate) enum Granularity {
     Day,
     /// One row per calendar month (UTC).
     Month,
+}
+
+impl Granularity {
+    /// The rows a report over `period` holds at most.
+    fn rows(self, period: &Period) -> usize {
+        match self {
+            Self::Hour => period.days().saturating_mul(24),
+            Self::Day => period.days(),
+            Self::Month => period.days() / 28 + 1,
+        }
+    }
+}
+
+/// The cost of a bucket's `usage`: its rows times `child`.
+pub(crate) fn usage_cost(granularity: Granularity, period: &Period, child: usize) -> usize {
+    rows_cost(granularity.rows(period), child)
+}
+
+list_inputs! {
+    /// Which buckets a list keeps; all given conditions must hold.
+    filter BucketFilter {
+        /// Its name.
+        name: ScalarFilter<String> => "name",
+        /// The owner's name, as the storage system reports it.
+        owner_name: ScalarFilter<String> => "owner_name",
+        /// The storage class.
+        storage_class: ScalarFilter<String> => "storage_class",
+        /// The project it is accounted to (`isSet: false`: none).
+        project: IdFilter => ("project_id", "Project"),
+    }
+    /// What buckets can be sorted by.
+    order BucketOrderField {
+        /// Its name.
+        Name => SortKey::asc("name", Kind::Text),
+        /// The owner's name.
+        OwnerName => SortKey::asc("owner_name", Kind::Text),
+        /// The storage class.
+        StorageClass => SortKey::asc("storage_class", Kind::Text),
+        /// When it was registered.
+        CreatedAt => SortKey::asc("created_at", Kind::Time),
+    }
+    /// One sort key of a bucket list; ties are broken by id.
+    key BucketOrder
 }
 
 /// A bucket's usage over one hour, day or month.
@@ -205,6 +252,9 @@ impl Bucket {
 
     /// Its usage over `period` (whole UTC days), one row per hour, day or
     /// month that has samples. Hourly reports hold at most 10,000 rows.
+    #[graphql(
+        complexity = "crate::graphql::storage::usage_cost(granularity, &period, child_complexity)"
+    )]
     async fn usage(
         &self,
         ctx: &Context<'_>,
@@ -232,6 +282,7 @@ impl Bucket {
     }
 
     /// Usage over `period`, one amount per unit (byte-hours).
+    #[graphql(complexity = "crate::graphql::limits::total_cost(child_complexity)")]
     async fn total_usage(
         &self,
         ctx: &Context<'_>,

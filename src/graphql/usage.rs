@@ -22,6 +22,7 @@ use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait as _, Query, SelectSt
 use super::context::ContextExt as _;
 use super::hpc::scope;
 use super::id::GlobalId;
+use super::limits::{rows_cost, split_rows};
 use super::loader::{Db, gql};
 use super::object::Project;
 use crate::auth::ProjectScope;
@@ -63,6 +64,11 @@ impl Period {
                 "the period is out of range".to_owned(),
             ))),
         }
+    }
+
+    /// How many days it holds (0 when it ends before it starts).
+    pub(crate) fn days(&self) -> usize {
+        usize::try_from((self.to - self.from).num_days().saturating_add(1)).unwrap_or(0)
     }
 
     fn check(&self) -> async_graphql::Result<()> {
@@ -424,6 +430,35 @@ pub(crate) enum TimeBucket {
     Month,
     /// One calendar year.
     Year,
+}
+
+impl TimeBucket {
+    /// About how long one bucket is, in hours (for cost estimates).
+    const fn hours(self) -> i64 {
+        match self {
+            Self::Hour => 1,
+            Self::Day => 24,
+            Self::Week => 24 * 7,
+            Self::Month => 24 * 28,
+            Self::Year => 24 * 365,
+        }
+    }
+}
+
+/// The cost of a `usageSeries` or `usageTotals` call: its expected points
+/// (the buckets of the period, or one, times the groups) times `child`.
+pub(crate) fn series_cost(
+    filter: &UsageFilter,
+    bucket: Option<TimeBucket>,
+    group_by: Option<&Vec<UsageDimension>>,
+    child_complexity: usize,
+) -> usize {
+    let buckets: usize = bucket.map_or(1, |bucket| {
+        let hours = Ord::max((filter.to - filter.from).num_hours(), 0) / bucket.hours() + 1;
+        usize::try_from(hours).unwrap_or(usize::MAX)
+    });
+    let groups = split_rows(group_by.map_or(0, Vec::len));
+    rows_cost(buckets.saturating_mul(groups), child_complexity)
 }
 
 /// Which usage to sum: every given condition must hold.
@@ -821,6 +856,9 @@ impl UsageQuery {
     /// of `[filter.from, filter.to)` in `timeZone`, zero where nothing was used.
     /// Only the projects the caller may see are summed. At most 10,000 points
     /// (series × buckets) per call. Requires authentication.
+    #[graphql(
+        complexity = "series_cost(&filter, Some(bucket), group_by.as_ref(), child_complexity)"
+    )]
     async fn usage_series(
         &self,
         ctx: &Context<'_>,
@@ -910,6 +948,7 @@ impl UsageQuery {
     /// Usage summed over `[filter.from, filter.to)`, one total per group.
     /// Only the projects the caller may see are summed. Requires
     /// authentication.
+    #[graphql(complexity = "series_cost(&filter, None, group_by.as_ref(), child_complexity)")]
     async fn usage_totals(
         &self,
         ctx: &Context<'_>,
