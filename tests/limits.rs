@@ -233,6 +233,47 @@ async fn complexity_prices_lists_by_page_size() {
     assert_eq!((status, code(&answer)), (400, "LIMIT_EXCEEDED"), "{answer}");
 }
 
+/// Plain lists (no paging) are priced by the rows their arguments lead to
+/// expect, at most a full page, so a nested report multiplies like a list.
+#[tokio::test]
+async fn plain_lists_are_priced_by_their_expected_rows() {
+    let (app, token) = app_with(&[("TALLY_GRAPHQL_MAX_COMPLEXITY", "500")]).await;
+    let refused_and_accepted = [
+        // 100 projects × (1 + 5 amounts × 5): 2,600; 10 projects: 260.
+        (
+            "{ projects { edges { node { totalUsage(period: {from: \"2026-01-01\", to: \"2026-01-31\"}) { source unit value records } } } } }",
+            "{ projects(first: 10) { edges { node { totalUsage(period: {from: \"2026-01-01\", to: \"2026-01-31\"}) { source unit value records } } } } }",
+        ),
+        // 5 projects × (1 + 31 days × 10 sites, capped at 100 rows, × 3
+        // fields): 1,505; 2 projects × (1 + 10 sites × 2 fields): 42.
+        (
+            "{ projects(first: 5) { edges { node { cloudUsage(period: {from: \"2026-01-01\", to: \"2026-01-31\"}, groupBy: [DAY, SITE]) { day wallSeconds cpuSeconds } } } } }",
+            "{ projects(first: 2) { edges { node { cloudUsage(period: {from: \"2026-01-01\", to: \"2026-01-31\"}) { wallSeconds cpuSeconds } } } } }",
+        ),
+        // 744 hours × 10 projects, capped at 100, × 7: 700; 2 months × 10
+        // projects × 7: 140.
+        (
+            "{ usageSeries(filter: {from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\"}, bucket: HOUR, groupBy: [PROJECT]) { points { bucketStart bucketEnd unit value exact } } }",
+            "{ usageSeries(filter: {from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\"}, bucket: MONTH, groupBy: [PROJECT]) { points { bucketStart bucketEnd unit value exact } } }",
+        ),
+    ];
+    for (refused, accepted) in refused_and_accepted {
+        app.statements.reset();
+        let (status, _, answer) =
+            post(&app, Some(&token), "application/json", query(refused)).await;
+        assert_eq!(
+            (status, code(&answer)),
+            (400, "LIMIT_EXCEEDED"),
+            "{refused}\n{answer}"
+        );
+        assert_eq!(app.statements.count(), 0, "{:?}", app.statements.recorded());
+        let (status, _, answer) =
+            post(&app, Some(&token), "application/json", query(accepted)).await;
+        assert_eq!(status, 200, "{accepted}\n{answer}");
+        assert!(answer.get("errors").is_none(), "{accepted}\n{answer}");
+    }
+}
+
 #[tokio::test]
 async fn queries_run_over_get_and_in_batches() {
     let (app, token) = app_with(&[]).await;
