@@ -318,6 +318,33 @@ async fn usage_comes_from_the_formula_valid_at_the_task_start() {
     let _ = response.status();
 }
 
+/// Times finer than a microsecond (what PostgreSQL keeps) are cut on arrival:
+/// a replay finds its stored job instead of hitting the unique key.
+#[tokio::test]
+async fn a_replay_with_nanosecond_times_is_recognised() {
+    let Hpc { app, token, .. } = setup().await;
+    let mut sent = job(
+        "300",
+        "Finished",
+        vec![task(0, "cpu", at(12, 0), 2, 1, "Finished")],
+    );
+    sent["submitTime"] = json!("2026-01-01T00:00:00.123456789Z");
+    sent["tasks"][0]["startTime"] = json!("2026-01-12T00:00:00.987654321Z");
+    let (status, first) = post(&app, &token, vec![sent.clone()], false).await;
+    assert_eq!((status, &first["inserted"]), (200, &json!(1)), "{first}");
+    let (status, replay) = post(&app, &token, vec![sent], false).await;
+    assert_eq!((status, &replay["unchanged"]), (200, &json!(1)), "{replay}");
+    let stored = jobs::Entity::find()
+        .one(&app.db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.submit_time.to_rfc3339(),
+        "2026-01-01T00:00:00.123456+00:00"
+    );
+}
+
 #[tokio::test]
 async fn jobs_progress_until_final_then_change_only_by_correction() {
     let Hpc { app, token, .. } = setup().await;

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use sea_orm::sea_query::{LockType, OnConflict};
 use sea_orm::{
     ActiveModelTrait as _,
@@ -164,6 +164,36 @@ pub struct TaskInput {
     pub parameters: BTreeMap<String, String>,
 }
 
+/// `time` cut to the microsecond: what PostgreSQL keeps of it. Every time a
+/// batch brings is cut on arrival, so a replayed job finds its stored row
+/// and compares equal to it on both backends.
+fn stored(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.trunc_subsecs(6)
+}
+
+impl JobBatch {
+    /// The batch with every time cut to the microsecond ([`stored`]).
+    fn at_stored_precision(&self) -> Self {
+        let mut batch = self.clone();
+        for job in &mut batch.jobs {
+            job.submit_time = stored(job.submit_time);
+            for time in [
+                &mut job.creation_time,
+                &mut job.start_time,
+                &mut job.end_time,
+            ] {
+                *time = time.map(stored);
+            }
+            for task in &mut job.tasks {
+                for time in [&mut task.start_time, &mut task.end_time] {
+                    *time = time.map(stored);
+                }
+            }
+        }
+        batch
+    }
+}
+
 /// A job's content, comparable between what is sent and what is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct JobContent {
@@ -310,6 +340,7 @@ pub async fn ingest(
     scope: &ProjectScope,
     batch: &JobBatch,
 ) -> Result<Report, Error> {
+    let batch = &batch.at_stored_precision();
     let mut report = Report::default();
     let mut seen: HashMap<(String, DateTime<Utc>), usize> = HashMap::new();
     for (index, job) in batch.jobs.iter().enumerate() {
