@@ -29,6 +29,7 @@ use crate::config::{Config, redact_url};
 use crate::error::Error;
 use crate::graphql::{self, TallySchema};
 use crate::service::events::EventBus;
+use crate::shutdown::Shutdown;
 
 /// Everything a request handler may need, shared by all requests.
 pub struct App {
@@ -42,6 +43,8 @@ pub struct App {
     pub auth: Authenticator,
     /// Delivers committed events to subscribers, across instances.
     pub events: EventBus,
+    /// Tells open WebSocket connections that the server is stopping.
+    pub shutdown: Shutdown,
 }
 
 /// Cheaply clonable handle on [`App`], the router's state.
@@ -123,6 +126,7 @@ impl Application {
             schema,
             auth,
             events,
+            shutdown: Shutdown::new(),
         }));
         Ok(Self {
             listener,
@@ -164,9 +168,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish
-    /// for at most `TALLY_SHUTDOWN_GRACE_SECS` before dropping them. The usage
-    /// recomputation worker (`TALLY_RECOMPUTE_POLL_SECS`) runs alongside and
-    /// stops with the server.
+    /// for at most `TALLY_SHUTDOWN_GRACE_SECS` before dropping them. Open
+    /// WebSocket connections are closed with `1001 Going Away` as soon as the
+    /// stop begins ([`crate::shutdown`]). The usage recomputation worker
+    /// (`TALLY_RECOMPUTE_POLL_SECS`) runs alongside and stops with the server.
     ///
     /// # Errors
     /// The server's accept loop failed.
@@ -184,11 +189,17 @@ impl Application {
                 poll,
             )
         });
+        let state = self.state.clone();
         let router = router(self.state);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let announcer = state.clone();
         let signal = async move {
             shutdown.await;
-            tracing::info!("shutdown requested; finishing in-flight requests");
+            tracing::info!(
+                websockets = announcer.shutdown.open(),
+                "shutdown requested; finishing in-flight requests, closing WebSockets"
+            );
+            announcer.shutdown.begin();
             let _receiver_gone = stopping_tx.send(());
         };
         let deadline = async move {
@@ -215,6 +226,13 @@ impl Application {
                     .into_future(),
                 )
             }
+        };
+        // Upgraded connections are not the server's any more: wait for the
+        // WebSockets to close too.
+        let server = async move {
+            server.await?;
+            state.shutdown.finished().await;
+            Ok(())
         };
         let result = tokio::select! {
             result = server => result,

@@ -65,7 +65,8 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "TALLY_SHUTDOWN_GRACE_SECS",
         default: Some("30"),
-        description: "On SIGINT/SIGTERM, how long in-flight requests may still run.",
+        description: "On SIGINT/SIGTERM, how long in-flight requests may still run (open \
+                      WebSockets are closed at once with 1001 Going Away).",
     },
     Setting {
         name: "TALLY_RECOMPUTE_POLL_SECS",

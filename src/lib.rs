@@ -11,7 +11,9 @@
 //!   `rest`) → `service` → [`entity`] → database, with pure rules in `domain`.
 //!   [`error`] holds the one error type and its policy; [`db`] connects and
 //!   migrates; the migrations live in the `migration` crate (`migrations/`).
-//!   `docs/architecture.md` draws the layers and the data model.
+//!   [`tls`] serves HTTPS; [`shutdown`] closes WebSockets when the server
+//!   stops. `docs/architecture.md` draws the layers and the data
+//!   model.
 
 pub mod app;
 pub mod auth;
@@ -25,6 +27,7 @@ pub mod graphql;
 pub mod playground;
 pub mod rest;
 pub mod service;
+pub mod shutdown;
 pub mod telemetry;
 pub mod tls;
 
