@@ -10,16 +10,14 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::auth::Authenticator;
@@ -28,6 +26,7 @@ use crate::auth::session_code::SessionCodes;
 use crate::config::{Config, redact_url};
 use crate::error::Error;
 use crate::graphql::{self, TallySchema};
+use crate::request_limits::{self, RequestLimits};
 use crate::service::events::EventBus;
 use crate::shutdown::Shutdown;
 
@@ -281,8 +280,10 @@ pub async fn build_authenticator(
 
 /// The routes and the layers around them.
 fn router(state: AppState) -> Router {
-    let body_limit = state.config.body_limit_bytes;
-    let timeout = state.config.request_timeout;
+    let limits = RequestLimits {
+        body_bytes: state.config.body_limit_bytes,
+        time: state.config.request_timeout,
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -300,10 +301,12 @@ fn router(state: AppState) -> Router {
         .merge(crate::playground::routes())
         .fallback(not_found)
         .with_state(state)
-        .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
+        // TALLY_BODY_LIMIT_BYTES is the one body limit: without this, axum's
+        // body extractors would add their own 2 MiB one.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            request_limits::enforce,
         ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(

@@ -1,6 +1,7 @@
 //! Test harness: a fresh database per test, and the application on a random port.
 
 pub mod pki;
+pub mod raw;
 pub mod statements;
 
 use std::future::Future;
