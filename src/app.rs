@@ -10,16 +10,14 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::auth::Authenticator;
@@ -28,7 +26,9 @@ use crate::auth::session_code::SessionCodes;
 use crate::config::{Config, redact_url};
 use crate::error::Error;
 use crate::graphql::{self, TallySchema};
+use crate::request_limits::{self, RequestLimits};
 use crate::service::events::EventBus;
+use crate::shutdown::Shutdown;
 
 /// Everything a request handler may need, shared by all requests.
 pub struct App {
@@ -42,6 +42,8 @@ pub struct App {
     pub auth: Authenticator,
     /// Delivers committed events to subscribers, across instances.
     pub events: EventBus,
+    /// Tells open WebSocket connections that the server is stopping.
+    pub shutdown: Shutdown,
 }
 
 /// Cheaply clonable handle on [`App`], the router's state.
@@ -123,6 +125,7 @@ impl Application {
             schema,
             auth,
             events,
+            shutdown: Shutdown::new(),
         }));
         Ok(Self {
             listener,
@@ -164,9 +167,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish
-    /// for at most `TALLY_SHUTDOWN_GRACE_SECS` before dropping them. The usage
-    /// recomputation worker (`TALLY_RECOMPUTE_POLL_SECS`) runs alongside and
-    /// stops with the server.
+    /// for at most `TALLY_SHUTDOWN_GRACE_SECS` before dropping them. Open
+    /// WebSocket connections are closed with `1001 Going Away` as soon as the
+    /// stop begins ([`crate::shutdown`]). The usage recomputation worker
+    /// (`TALLY_RECOMPUTE_POLL_SECS`) runs alongside and stops with the server.
     ///
     /// # Errors
     /// The server's accept loop failed.
@@ -184,11 +188,17 @@ impl Application {
                 poll,
             )
         });
+        let state = self.state.clone();
         let router = router(self.state);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let announcer = state.clone();
         let signal = async move {
             shutdown.await;
-            tracing::info!("shutdown requested; finishing in-flight requests");
+            tracing::info!(
+                websockets = announcer.shutdown.open(),
+                "shutdown requested; finishing in-flight requests, closing WebSockets"
+            );
+            announcer.shutdown.begin();
             let _receiver_gone = stopping_tx.send(());
         };
         let deadline = async move {
@@ -215,6 +225,13 @@ impl Application {
                     .into_future(),
                 )
             }
+        };
+        // Upgraded connections are not the server's any more: wait for the
+        // WebSockets to close too.
+        let server = async move {
+            server.await?;
+            state.shutdown.finished().await;
+            Ok(())
         };
         let result = tokio::select! {
             result = server => result,
@@ -263,8 +280,10 @@ pub async fn build_authenticator(
 
 /// The routes and the layers around them.
 fn router(state: AppState) -> Router {
-    let body_limit = state.config.body_limit_bytes;
-    let timeout = state.config.request_timeout;
+    let limits = RequestLimits {
+        body_bytes: state.config.body_limit_bytes,
+        time: state.config.request_timeout,
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -282,10 +301,12 @@ fn router(state: AppState) -> Router {
         .merge(crate::playground::routes())
         .fallback(not_found)
         .with_state(state)
-        .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
+        // TALLY_BODY_LIMIT_BYTES is the one body limit: without this, axum's
+        // body extractors would add their own 2 MiB one.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            request_limits::enforce,
         ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(

@@ -55,17 +55,20 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "TALLY_BODY_LIMIT_BYTES",
         default: Some("2097152"),
-        description: "Largest request body accepted, in bytes; larger bodies get 413.",
+        description: "Largest request body accepted, in bytes, with or without `Content-Length`; \
+                      a larger one gets 413 in the route's own error format.",
     },
     Setting {
         name: "TALLY_REQUEST_TIMEOUT_SECS",
         default: Some("30"),
-        description: "Time a request may take before it is answered with 408.",
+        description: "Time to receive and answer a request; a slower one gets 408 in the route's \
+                      own error format. WebSocket subscriptions are not limited.",
     },
     Setting {
         name: "TALLY_SHUTDOWN_GRACE_SECS",
         default: Some("30"),
-        description: "On SIGINT/SIGTERM, how long in-flight requests may still run.",
+        description: "On SIGINT/SIGTERM, how long in-flight requests may still run (open \
+                      WebSockets are closed at once with 1001 Going Away).",
     },
     Setting {
         name: "TALLY_RECOMPUTE_POLL_SECS",

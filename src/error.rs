@@ -36,9 +36,13 @@ pub enum Error {
     /// 422 / `BAD_USER_INPUT`: well-formed, but cannot be processed as sent.
     #[error("{0}")]
     Unprocessable(String),
-    /// 429 or 400 / `LIMIT_EXCEEDED`: the request is larger than a limit allows.
+    /// 413 / `LIMIT_EXCEEDED`: the request is larger than a limit allows.
     #[error("{0}")]
     LimitExceeded(String),
+    /// 408 / `LIMIT_EXCEEDED`: the request took longer than
+    /// `TALLY_REQUEST_TIMEOUT_SECS` to be received and answered.
+    #[error("{0}")]
+    TimedOut(String),
     /// 503 / `UNAVAILABLE`: a dependency (the database) cannot be reached.
     #[error("service unavailable")]
     Unavailable,
@@ -68,7 +72,7 @@ impl Error {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::Conflict(_) => "CONFLICT",
-            Self::LimitExceeded(_) => "LIMIT_EXCEEDED",
+            Self::LimitExceeded(_) | Self::TimedOut(_) => "LIMIT_EXCEEDED",
             Self::Unavailable => "UNAVAILABLE",
             Self::Internal { .. } => "INTERNAL",
         }
@@ -85,6 +89,7 @@ impl Error {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::LimitExceeded(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -168,6 +173,8 @@ mod tests {
             (Error::Forbidden("x".into()), 403, "FORBIDDEN"),
             (Error::NotFound("x".into()), 404, "NOT_FOUND"),
             (Error::Conflict("x".into()), 409, "CONFLICT"),
+            (Error::LimitExceeded("x".into()), 413, "LIMIT_EXCEEDED"),
+            (Error::TimedOut("x".into()), 408, "LIMIT_EXCEEDED"),
             (Error::Unavailable, 503, "UNAVAILABLE"),
         ];
         for (error, status, code) in cases {

@@ -11,7 +11,10 @@
 //!   `rest`) → `service` → [`entity`] → database, with pure rules in `domain`.
 //!   [`error`] holds the one error type and its policy; [`db`] connects and
 //!   migrates; the migrations live in the `migration` crate (`migrations/`).
-//!   `docs/architecture.md` draws the layers and the data model.
+//!   [`request_limits`] applies the body size and time limits in front of
+//!   every route; [`tls`] serves HTTPS; [`shutdown`] closes WebSockets when
+//!   the server stops. `docs/architecture.md` draws the layers and the data
+//!   model.
 
 pub mod app;
 pub mod auth;
@@ -23,8 +26,10 @@ pub mod entity;
 pub mod error;
 pub mod graphql;
 pub mod playground;
+pub mod request_limits;
 pub mod rest;
 pub mod service;
+pub mod shutdown;
 pub mod telemetry;
 pub mod tls;
 

@@ -7,6 +7,11 @@
 //! subject DN is attached to every request of the connection as
 //! [`ClientCertDn`]. A client without a certificate is served too (and is
 //! then anonymous as far as DNs go).
+//!
+//! Connections are served as `axum::serve` serves plain HTTP: with hyper's
+//! upgrades enabled, so that `/graphql/ws` can switch to WebSocket, and
+//! watched for a graceful stop. An upgraded connection leaves the watch; the
+//! WebSocket handler closes it when the server stops ([`crate::shutdown`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,7 +20,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls::RootCertStore;
@@ -142,8 +148,9 @@ pub async fn serve(
                         request.extensions_mut().insert(ClientCertDn(dn.clone()));
                         request
                     });
-                    let connection = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tls), TowerToHyperService::new(service));
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(service));
                     if let Err(error) = watcher.watch(connection).await {
                         tracing::debug!(%peer, %error, "connection ended with an error");
                     }

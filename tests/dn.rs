@@ -2,11 +2,12 @@
 //! header; never from anyone else's header. Slash and RFC 4514 forms compare
 //! equal; the publisher lists decide allowed / banned / unknown.
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rcgen::DnType;
 use serde_json::Value;
 use tally::domain::dn::Dn;
 use tally::service::cloud;
 
+use crate::helpers::pki::Pki;
 use crate::helpers::{TestApp, TestDb};
 
 const HEADER: &str = "X-SSL-Client-S-DN";
@@ -95,80 +96,9 @@ async fn dn_header_from_an_untrusted_address_is_ignored() {
     assert_eq!(answer["clientDn"], Value::Null);
 }
 
-/// A CA, a server certificate for 127.0.0.1 and client certificates, in PEM.
-struct Pki {
-    dir: std::path::PathBuf,
-    ca_pem: String,
-}
-
-impl Pki {
-    fn new() -> (Self, Issuer<'static, KeyPair>) {
-        let dir = std::env::temp_dir().join(format!("tally-pki-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Tally Test CA");
-        let ca = params.self_signed(&key).unwrap();
-        let ca_pem = ca.pem();
-        std::fs::write(dir.join("ca.pem"), &ca_pem).unwrap();
-        (Self { dir, ca_pem }, Issuer::new(params, key))
-    }
-
-    /// A certificate signed by `issuer` for `names` with subject `subject`;
-    /// returns (certificate PEM, key PEM).
-    fn issue(
-        issuer: &Issuer<'_, KeyPair>,
-        names: &[&str],
-        subject: &[(DnType, &str)],
-    ) -> (String, String) {
-        let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
-                .unwrap();
-        // rcgen starts with a default CN; the subject is exactly what is given.
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        for (kind, value) in subject {
-            params.distinguished_name.push(kind.clone(), *value);
-        }
-        let cert = params.signed_by(&key, issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn client(pki: &Pki, identity: Option<(String, String)>) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
-        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap());
-    if let Some((cert, key)) = identity {
-        builder = builder
-            .identity(reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap());
-    }
-    builder.build().unwrap()
-}
-
 #[tokio::test]
 async fn tls_client_certificates_identify_publishers() {
-    let (pki, issuer) = Pki::new();
-    let (server_cert, server_key) = Pki::issue(
-        &issuer,
-        &["localhost", "127.0.0.1"],
-        &[(DnType::CommonName, "localhost")],
-    );
-    std::fs::write(pki.dir.join("server.pem"), server_cert).unwrap();
-    std::fs::write(pki.dir.join("server.key"), server_key).unwrap();
+    let pki = Pki::new();
     let subject = [
         (DnType::CountryName, "XX"),
         (DnType::OrganizationName, "XX"),
@@ -176,19 +106,16 @@ async fn tls_client_certificates_identify_publishers() {
         (DnType::LocalityName, "XX"),
         (DnType::CommonName, "allowed_host.test"),
     ];
-    let publisher = Pki::issue(&issuer, &[], &subject);
+    let publisher = pki.issue(&[], &subject);
 
     let db = TestDb::empty().await;
-    let config = db.config_with(&[
-        ("TALLY_TLS_CERT", &pki.path("server.pem")),
-        ("TALLY_TLS_KEY", &pki.path("server.key")),
-        ("TALLY_TLS_CLIENT_CA", &pki.path("ca.pem")),
-    ]);
+    let config = pki.config(&db);
     let app = TestApp::spawn_with(db, config).await;
     list_publishers(&app).await;
     let url = format!("https://localhost:{}/api/v1/whoami", app.addr.port());
 
-    let answer: Value = client(&pki, Some(publisher))
+    let answer: Value = pki
+        .client(Some(publisher))
         .get(&url)
         .send()
         .await
@@ -203,7 +130,8 @@ async fn tls_client_certificates_identify_publishers() {
     assert_eq!(answer["publisher"], "allowed");
 
     // Without a certificate: served, but without a DN (`SSLVerifyClient optional`).
-    let answer: Value = client(&pki, None)
+    let answer: Value = pki
+        .client(None)
         .get(&url)
         .send()
         .await
@@ -214,9 +142,8 @@ async fn tls_client_certificates_identify_publishers() {
     assert_eq!(answer["clientDn"], Value::Null);
 
     // A certificate from another CA is refused in the handshake.
-    let (_other_pki, other_issuer) = Pki::new();
-    let stranger = Pki::issue(&other_issuer, &[], &subject);
-    assert!(client(&pki, Some(stranger)).get(&url).send().await.is_err());
+    let stranger = Pki::new().issue(&[], &subject);
+    assert!(pki.client(Some(stranger)).get(&url).send().await.is_err());
 
     // Plain HTTP to the TLS port does not work.
     assert!(

@@ -1,5 +1,7 @@
 //! Test harness: a fresh database per test, and the application on a random port.
 
+pub mod pki;
+pub mod raw;
 pub mod statements;
 
 use std::future::Future;
@@ -188,6 +190,10 @@ fn replace_database(url: &str, name: &str) -> String {
 /// The application, serving on a random port for one test.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// `http://127.0.0.1:port`, or `https://localhost:port` when Tally serves
+    /// TLS itself (then replace `client` with one that trusts the test CA:
+    /// [`pki::Pki::client`]).
+    pub base: String,
     pub client: reqwest::Client,
     pub db: TestDb,
     pub state: tally::AppState,
@@ -216,6 +222,10 @@ impl TestApp {
             .expect("application starts");
         let statements = statements::StatementCounter::install(&mut application);
         let addr = application.local_addr().expect("bound address");
+        let base = match application.state().config.tls {
+            Some(_) => format!("https://localhost:{}", addr.port()),
+            None => format!("http://{addr}"),
+        };
         let state = application.state().clone();
         let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(application.run_until(async {
@@ -223,6 +233,7 @@ impl TestApp {
         }));
         Self {
             addr,
+            base,
             client: reqwest::Client::new(),
             db,
             state,
@@ -234,7 +245,7 @@ impl TestApp {
 
     /// The absolute URL of `path`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}{path}", self.base)
     }
 
     /// `GET path`.

@@ -1,5 +1,5 @@
-//! The HTTP server: health, readiness, the GraphQL endpoint, limits, and a
-//! graceful stop.
+//! The HTTP server: health, readiness, the GraphQL endpoint and a graceful
+//! stop. Body size and time limits: `request_limits.rs`.
 
 use std::time::Duration;
 
@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait as _, DbBackend};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::helpers::{TEST_DATABASE_URL, TestApp, TestDb};
+use crate::helpers::{TEST_DATABASE_URL, TestApp};
 
 #[tokio::test]
 async fn health_and_readiness_answer_200() {
@@ -76,23 +76,6 @@ async fn unknown_routes_get_a_json_404() {
     assert_eq!(body["error"]["code"], "NOT_FOUND");
 }
 
-#[tokio::test]
-async fn oversized_bodies_get_413() {
-    let db = TestDb::empty().await;
-    let mut config = db.config();
-    config.body_limit_bytes = 1024;
-    let app = TestApp::spawn_with(db, config).await;
-    let query = format!("{{ apiVersion }} #{}", "x".repeat(4096));
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&serde_json::json!({ "query": query }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 413);
-}
-
 /// Sends the head of a POST announcing `length` body bytes and the first part
 /// of the body, and returns the open connection.
 async fn start_post(app: &TestApp, body: &[u8], sent: usize) -> TcpStream {
@@ -121,21 +104,6 @@ async fn read_status_line(stream: &mut TcpStream) -> String {
         .next()
         .unwrap_or_default()
         .to_owned()
-}
-
-/// A request whose body never completes is answered 408 after the timeout.
-#[tokio::test]
-async fn stalled_requests_time_out_with_408() {
-    let db = TestDb::empty().await;
-    let mut config = db.config();
-    config.request_timeout = Duration::from_millis(500);
-    let app = TestApp::spawn_with(db, config).await;
-    let body = br#"{"query":"{ apiVersion }"}"#;
-    let mut stream = start_post(&app, body, 5).await;
-    let status = tokio::time::timeout(Duration::from_secs(10), read_status_line(&mut stream))
-        .await
-        .expect("answered within the test's patience");
-    assert!(status.starts_with("HTTP/1.1 408"), "{status}");
 }
 
 /// A shutdown signal lets a request that is already being received finish.

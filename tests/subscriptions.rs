@@ -1,7 +1,9 @@
 //! Subscriptions over `graphql-transport-ws` at `/graphql/ws` (issue 5,
 //! item 5): an ingested task's usage reaches a subscriber within a second,
 //! only for projects the subscriber may see, across instances on PostgreSQL;
-//! recomputation progress; refused credentials close the connection.
+//! recomputation progress; refused credentials close the connection. The
+//! same over Tally's own TLS listener (`wss://`), and a stopping server closes
+//! open connections with 1001 instead of waiting for them.
 
 use std::time::{Duration, Instant};
 
@@ -12,14 +14,18 @@ use serde_json::{Value, json};
 use tally::auth::Scope;
 use tally::entity::{node_type_aggregations, node_types, projects};
 use tally::service::formulas::{self, NewFormula};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::helpers::pki::Pki;
 use crate::helpers::{TestApp, TestDb, world};
 
-pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A WebSocket connection: over plain TCP by default, or over `S` (TLS).
+pub(crate) type Socket<S = MaybeTlsStream<TcpStream>> = WebSocketStream<S>;
 
 /// How long a test waits for anything before failing.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -129,15 +135,20 @@ async fn ingest(
     answer
 }
 
-/// Opens `/graphql/ws` with the `graphql-transport-ws` subprotocol.
-async fn connect(app: &TestApp) -> Socket {
-    let mut request = format!("ws://{}/graphql/ws", app.addr)
-        .into_client_request()
-        .unwrap();
+/// The upgrade request for `/graphql/ws` at `url`, asking for the
+/// `graphql-transport-ws` subprotocol.
+fn upgrade_request(url: &str) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert(
         "sec-websocket-protocol",
         "graphql-transport-ws".parse().unwrap(),
     );
+    request
+}
+
+/// Opens `/graphql/ws` with the `graphql-transport-ws` subprotocol.
+async fn connect(app: &TestApp) -> Socket {
+    let request = upgrade_request(&format!("ws://{}/graphql/ws", app.addr));
     let (socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
     assert_eq!(
         response.headers()["sec-websocket-protocol"],
@@ -146,7 +157,20 @@ async fn connect(app: &TestApp) -> Socket {
     socket
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+/// Opens `wss://localhost:port/graphql/ws` on an application that serves TLS
+/// with a certificate of `pki`.
+async fn connect_tls(app: &TestApp, pki: &Pki) -> Socket<TlsStream<TcpStream>> {
+    let request = upgrade_request(&format!("wss://localhost:{}/graphql/ws", app.addr.port()));
+    let tls = pki.connect(app.addr).await;
+    let (socket, response) = tokio_tungstenite::client_async(request, tls).await.unwrap();
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "graphql-transport-ws"
+    );
+    socket
+}
+
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(socket: &mut Socket<S>, message: Value) {
     socket
         .send(Message::text(message.to_string()))
         .await
@@ -154,7 +178,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next protocol message, or the close frame's code as `{"close": code}`.
-pub(crate) async fn receive(socket: &mut Socket) -> Value {
+pub(crate) async fn receive<S: AsyncRead + AsyncWrite + Unpin>(socket: &mut Socket<S>) -> Value {
     loop {
         let message = tokio::time::timeout(PATIENCE, socket.next())
             .await
@@ -174,7 +198,12 @@ pub(crate) async fn receive(socket: &mut Socket) -> Value {
 
 /// Connects, authenticates with `token` and waits for the acknowledgement.
 pub(crate) async fn connect_as(app: &TestApp, token: &str) -> Socket {
-    let mut socket = connect(app).await;
+    init(connect(app).await, token).await
+}
+
+/// Authenticates with `token` on a new connection and waits for the
+/// acknowledgement.
+async fn init<S: AsyncRead + AsyncWrite + Unpin>(mut socket: Socket<S>, token: &str) -> Socket<S> {
     send(
         &mut socket,
         json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
@@ -189,7 +218,12 @@ pub(crate) async fn connect_as(app: &TestApp, token: &str) -> Socket {
 
 /// Subscribes and waits until the server has registered one more subscriber
 /// on `app`'s event bus, so that what is ingested next is heard.
-pub(crate) async fn subscribe(socket: &mut Socket, app: &TestApp, id: &str, query: &str) {
+pub(crate) async fn subscribe<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut Socket<S>,
+    app: &TestApp,
+    id: &str,
+    query: &str,
+) {
     let before = app.state.events.subscribers();
     send(
         socket,
@@ -423,4 +457,69 @@ async fn recomputation_progress_is_published() {
         Some(&("finished".to_owned(), 1, 1)),
         "{states:?}"
     );
+}
+
+/// Over Tally's own TLS listener: a `wss://` subscriber receives an ingested
+/// task's usage, as over `ws://`.
+#[tokio::test]
+async fn an_ingested_task_reaches_a_subscriber_over_tls() {
+    let pki = Pki::new();
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let config = pki.config(&db);
+    let mut app = TestApp::spawn_with(db, config).await;
+    app.client = pki.client(None);
+    let socket = connect_tls(&app, &pki).await;
+    let mut socket = init(socket, &app.token_for(w.alice)).await;
+    subscribe(&mut socket, &app, "usage", USAGE).await;
+
+    ingest(&app, &app.token_for(w.collector), "OPEN-1", "100", 2, 3).await;
+    let message = receive(&mut socket).await;
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(message["id"], "usage");
+    let usage = &message["payload"]["data"]["usageIngested"];
+    assert_eq!(usage["project"], project_id(&w.open1), "{message}");
+    assert_eq!(usage["unit"], "node_hour");
+    assert_eq!(usage["amount"], 6.0, "2 nodes × 3 hours: {message}");
+}
+
+/// Stops `app` while `socket` holds a subscription: the subscriber is told
+/// `1001 Going Away`, and the server stops without waiting out its grace
+/// (a minute here, longer than the test's patience).
+async fn stopping_closes<S: AsyncRead + AsyncWrite + Unpin>(
+    mut app: TestApp,
+    mut socket: Socket<S>,
+) {
+    subscribe(&mut socket, &app, "usage", USAGE).await;
+    let stopped = app.stop();
+    let closed = receive(&mut socket).await;
+    assert_eq!(closed["close"], 1001, "{closed}");
+    tokio::time::timeout(PATIENCE, stopped)
+        .await
+        .expect("the server stops once its WebSockets are closed")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn stopping_the_server_closes_subscriptions() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let mut config = db.config();
+    config.shutdown_grace = Duration::from_secs(60);
+    let app = TestApp::spawn_with(db, config).await;
+    let socket = connect_as(&app, &app.token_for(w.alice)).await;
+    stopping_closes(app, socket).await;
+}
+
+#[tokio::test]
+async fn stopping_the_server_closes_subscriptions_over_tls() {
+    let pki = Pki::new();
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let mut config = pki.config(&db);
+    config.shutdown_grace = Duration::from_secs(60);
+    let app = TestApp::spawn_with(db, config).await;
+    let socket = connect_tls(&app, &pki).await;
+    let socket = init(socket, &app.token_for(w.alice)).await;
+    stopping_closes(app, socket).await;
 }

@@ -448,6 +448,15 @@ impl Rejection {
     }
 }
 
+/// `/graphql`'s answer to a request that the transport refused before the
+/// handler could ([`crate::request_limits`]: body size, time limit): a
+/// GraphQL error with `error`'s status, message and `extensions.code`, in the
+/// media type the client's `Accept` asks for.
+pub(crate) fn refusal(accept: Option<&HeaderValue>, error: &Error) -> Response {
+    Rejection::new(error.status(), error.code(), error.to_string())
+        .into_response(ResponseFormat::from_accept(accept))
+}
+
 /// The JSON of `response`; without `data` when it was not executed.
 fn response_body(response: &async_graphql::Response, executed: bool) -> Value {
     match serde_json::to_value(response) {
@@ -497,8 +506,11 @@ enum ResponseFormat {
 
 impl ResponseFormat {
     fn from_headers(headers: &HeaderMap) -> Self {
-        let accepts = headers
-            .get(header::ACCEPT)
+        Self::from_accept(headers.get(header::ACCEPT))
+    }
+
+    fn from_accept(accept: Option<&HeaderValue>) -> Self {
+        let accepts = accept
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains(GRAPHQL_RESPONSE));
         if accepts {

@@ -34,7 +34,7 @@ use async_graphql::{Schema, SchemaBuilder};
 
 use crate::config::{Exposure, GraphqlConfig};
 pub use context::RequestContext;
-pub(crate) use http::handler;
+pub(crate) use http::{handler, refusal};
 pub use id::GlobalId;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;

@@ -8,6 +8,9 @@
 //! Forbidden`; a `subscribe` before the acknowledgement with `4401
 //! Unauthorized`, as the protocol says. async-graphql closes both cases with
 //! other codes, which are rewritten on their way out.
+//!
+//! When the server stops, every open connection is closed with `1001 Going
+//! Away` ([`crate::shutdown`]): a client reconnects to another instance.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,9 +26,13 @@ use serde_json::Value;
 use super::http::execution_data;
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::shutdown::Listener;
 
 /// The subprotocol served.
 const PROTOCOL: &str = "graphql-transport-ws";
+
+/// The close code of a server that is stopping (RFC 6455 §7.4.1).
+const GOING_AWAY: u16 = 1001;
 
 /// `GET /graphql/ws`: upgrades to a `graphql-transport-ws` connection.
 pub(crate) async fn ws_handler(
@@ -46,13 +53,16 @@ pub(crate) async fn ws_handler(
         )
             .into_response();
     }
+    // Listening from the upgrade on, so that a stop that begins before the
+    // connection is served still waits for it and closes it.
+    let stopping = state.shutdown.listener();
     upgrade
         .protocols([PROTOCOL])
-        .on_upgrade(move |socket| serve(state, socket))
+        .on_upgrade(move |socket| serve(state, socket, stopping))
 }
 
-/// Runs one connection until either side closes it.
-async fn serve(state: AppState, socket: axum::extract::ws::WebSocket) {
+/// Runs one connection until either side closes it or the server stops.
+async fn serve(state: AppState, socket: axum::extract::ws::WebSocket, mut stopping: Listener) {
     let (mut sink, stream) = socket.split();
     let input = stream
         .take_while(|message| future::ready(message.is_ok()))
@@ -85,9 +95,25 @@ async fn serve(state: AppState, socket: axum::extract::ws::WebSocket) {
                 }))
             }
         });
-    while let Some(message) = output.next().await {
-        if sink.send(message).await.is_err() {
-            break;
+    loop {
+        tokio::select! {
+            message = output.next() => match message {
+                Some(message) => {
+                    if sink.send(message).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            () = stopping.stopping() => {
+                let close = Message::Close(Some(CloseFrame {
+                    code: GOING_AWAY,
+                    reason: "server shutting down".into(),
+                }));
+                // The client may be gone already; the connection ends either way.
+                let _closed = sink.send(close).await;
+                break;
+            }
         }
     }
 }

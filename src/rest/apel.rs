@@ -35,15 +35,23 @@ fn message(status: StatusCode, text: &str) -> Response {
         .into_response()
 }
 
-/// DRF's 405.
-async fn method_not_allowed(parts: Parts) -> Response {
-    let body = json!({ "detail": format!("Method \"{}\" not allowed.", parts.method) });
+/// An error raised by the framework rather than the view (DRF's 405, 415, and
+/// Tally's 413/408 of [`crate::request_limits`]): `{"detail": "…"}`.
+pub(crate) fn detail(status: StatusCode, text: &str) -> Response {
     (
-        StatusCode::METHOD_NOT_ALLOWED,
+        status,
         [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
+        json!({ "detail": text }).to_string(),
     )
         .into_response()
+}
+
+/// DRF's 405.
+async fn method_not_allowed(parts: Parts) -> Response {
+    detail(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("Method \"{}\" not allowed.", parts.method),
+    )
 }
 
 /// `POST /api/v1/cloud/record`: one APEL cloud message from an allowed
@@ -70,14 +78,10 @@ async fn post_record(State(state): State<AppState>, parts: Parts, body: Bytes) -
     if let Some(kind) = parts.headers.get(header::CONTENT_TYPE) {
         let kind = kind.to_str().unwrap_or_default();
         if !kind.starts_with("text/plain") {
-            let body =
-                json!({ "detail": format!("Unsupported media type \"{kind}\" in request.") });
-            return (
+            return detail(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                [(header::CONTENT_TYPE, "application/json")],
-                body.to_string(),
-            )
-                .into_response();
+                &format!("Unsupported media type \"{kind}\" in request."),
+            );
         }
     }
     let Ok(text) = std::str::from_utf8(&body) else {

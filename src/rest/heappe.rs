@@ -91,6 +91,9 @@ impl From<Error> for Problem {
             Error::LimitExceeded(detail) => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large", detail)
             }
+            Error::TimedOut(detail) => {
+                Self::new(StatusCode::REQUEST_TIMEOUT, "Request Timeout", detail)
+            }
             // Upstream's catch-all, typo included; the error id is in the log.
             Error::Unavailable | Error::Internal { .. } => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
