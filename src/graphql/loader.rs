@@ -156,7 +156,7 @@ pub(crate) struct Db {
 }
 
 /// The request's loaders. A batch leaves once the request has stopped asking
-/// for keys ([`Idle::settled`]), so the keys of one level of a query share
+/// for keys ([`Idle::batch`]), so the keys of one level of a query share
 /// one statement however many rows the level above returned, on any runtime.
 pub(crate) struct Loaders {
     inner: DataLoader<Db>,
@@ -188,10 +188,7 @@ impl Loaders {
 pub(crate) fn loaders(db: DatabaseConnection, scope: ProjectScope, idle: Idle) -> Loaders {
     let inner = DataLoader::new(Db { db, scope }, move |batch| {
         let idle = idle.clone();
-        tokio::spawn(async move {
-            idle.settled().await;
-            idle.answer(batch).await;
-        })
+        tokio::spawn(async move { idle.batch(batch).await })
     })
     .delay(std::time::Duration::ZERO);
     Loaders { inner }
