@@ -16,7 +16,7 @@ use crate::helpers::{TestApp, TestDb, world::PASSWORD};
 /// Demo data, an administrator's token and the app.
 async fn demo_app() -> (TestApp, String, demo::Summary) {
     let db = TestDb::new().await;
-    let summary = demo::load(&db.conn, 1).await.unwrap();
+    let summary = demo::load(&db.conn, &db.bus(), 1).await.unwrap();
     let admin = users::add(&db.conn, "root", None, PASSWORD, true)
         .await
         .unwrap();
