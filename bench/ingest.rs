@@ -28,6 +28,7 @@ use chrono::Utc;
 use sea_orm::sea_query::{ColumnDef, Expr, Query, Table};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, TransactionTrait as _};
 use tally::service::demo;
+use tally::service::events::EventBus;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
@@ -181,7 +182,9 @@ struct Run {
 
 async fn run(postgres: Option<&str>, scale: u32) -> Result<Run> {
     let db = BenchDb::create(postgres).await?;
-    let summary = demo::load(&db.conn, scale).await?;
+    // As `tally demo` does: publishing, with nobody listening.
+    let bus = EventBus::publisher(&db.conn);
+    let summary = demo::load(&db.conn, &bus, scale).await?;
     let mut run = Run::default();
     for (part, took) in &summary.timings {
         run.seconds.insert(part, took.as_secs_f64());

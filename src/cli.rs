@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::domain::dn::Dn;
 use crate::entity::{buckets, projects, sites};
 use crate::error::Error;
+use crate::service::events::EventBus;
 use crate::service::{cloud, demo, import, users};
 
 /// Tally: the accounting of research computing.
@@ -303,7 +304,9 @@ pub async fn run(command: Command, config: Config) -> Result<(), String> {
             let db = app::open_database(&config)
                 .await
                 .map_err(|e| e.to_string())?;
-            let summary = demo::load(&db, scale)
+            // On PostgreSQL, subscribers of running servers hear of the
+            // demo's usage; on SQLite this process has none.
+            let summary = demo::load(&db, &EventBus::publisher(&db), scale)
                 .await
                 .map_err(|e| format!("demo: {e}"))?;
             print!("{summary}");
@@ -356,7 +359,7 @@ async fn serve_demo(application: &Application) -> Result<(), Error> {
     let db = &state.db;
     if demo::is_empty(db).await? {
         println!("loading the demo data set…");
-        print!("{}", demo::load(db, 1).await?);
+        print!("{}", demo::load(db, &state.events, 1).await?);
     } else {
         println!("the database already holds projects: the demo data set is not loaded");
     }
@@ -423,7 +426,10 @@ async fn import_slurm(config: &Config, args: SlurmImportArgs) -> Result<(), Stri
     let db = app::open_database(config)
         .await
         .map_err(|e| e.to_string())?;
-    let summary = import::import_slurm(&db, &text, &options)
+    // On PostgreSQL, subscribers of running servers hear of each committed
+    // batch; on SQLite only a serving process's subscribers would, and this
+    // process has none.
+    let summary = import::import_slurm(&db, &EventBus::publisher(&db), &text, &options)
         .await
         .map_err(|e| e.to_string())?;
     print!("{summary}");

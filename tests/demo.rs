@@ -17,7 +17,7 @@ use crate::helpers::{TestApp, TestDb, world::PASSWORD};
 async fn the_demo_covers_every_source() {
     let db = TestDb::new().await;
     let conn = &db.conn;
-    let summary = demo::load(conn, 1).await.unwrap();
+    let summary = demo::load(conn, &db.bus(), 1).await.unwrap();
 
     // The shape the issue asks for, counted in the database.
     assert!(projects::Entity::find().count(conn).await.unwrap() >= 2);

@@ -16,8 +16,10 @@ use tally::entity::{
     eosc_metric_daily, installations, metric_definitions, metric_types, metrics, project_providers,
     projects, providers, unit_types, usage_daily, usage_hourly,
 };
+use tally::error::Error;
 use tally::service::batch::RejectionKind;
 use tally::service::eosc::{self, Added, MetricInput, NewMetric, external_id};
+use tally::service::events::{Decision, EventBus};
 
 use crate::helpers::{TestDb, world};
 
@@ -107,8 +109,8 @@ fn metric(definition: &metric_definitions::Model, start: &str, end: &str, value:
     })
 }
 
-/// Posts a batch as the REST layer will: in a transaction, committed only
-/// when accepted.
+/// Posts a batch as the REST layer will: in a transaction, committed (and
+/// its usage published) only when accepted.
 async fn post_as(
     w: &World,
     scope: &ProjectScope,
@@ -128,15 +130,23 @@ async fn post_as(
         })
         .collect();
     let txn = w.db.conn.begin().await.unwrap();
-    let added = eosc::add_metrics(&txn, scope, installation, Some("client-1"), &metrics)
+    w.db.bus()
+        .write(txn, async |txn| {
+            let added =
+                eosc::add_metrics(txn, scope, installation, Some("client-1"), &metrics).await?;
+            Ok::<_, Error>(decide(added))
+        })
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Commit an accepted batch, roll a refused one back.
+fn decide(added: Added) -> Decision<Added> {
     if added.report.accepted() {
-        txn.commit().await.unwrap();
+        Decision::Commit(added)
     } else {
-        txn.rollback().await.unwrap();
+        Decision::RollBack(added)
     }
-    added
 }
 
 async fn post(w: &World, batch: &[(Value, Option<&str>)]) -> Added {
@@ -957,32 +967,44 @@ async fn a_key_stored_concurrently_is_a_replay_or_a_conflict() {
             input: &input,
             idempotency_key: Some(&key),
         }];
-        let added = eosc::add_metrics(&first, &ProjectScope::All, w.first.id, None, &one)
-            .await
-            .unwrap();
-        assert_eq!(added.report.inserted, 1);
         let (conn, installation, key2) = (w.db.conn.clone(), w.first.id, key.clone());
         let body = metric(&w.tb, START, END, json!(value));
-        let racer = tokio::spawn(async move {
-            let input: MetricInput = serde_json::from_value(body).unwrap();
-            let txn = conn.begin().await.unwrap();
-            let one = [NewMetric {
-                input: &input,
-                idempotency_key: Some(&key2),
-            }];
-            let added = eosc::add_metrics(&txn, &ProjectScope::All, installation, None, &one)
-                .await
-                .unwrap();
-            if added.report.accepted() {
-                txn.commit().await.unwrap();
-            } else {
-                txn.rollback().await.unwrap();
-            }
-            added
-        });
-        // Let the racer look the key up (not there yet) and block on the insert.
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        first.commit().await.unwrap();
+        let (added, racer) = w
+            .db
+            .bus()
+            .write(first, async |first| {
+                let added =
+                    eosc::add_metrics(first, &ProjectScope::All, w.first.id, None, &one).await?;
+                assert_eq!(added.report.inserted, 1);
+                let racer = tokio::spawn(async move {
+                    let input: MetricInput = serde_json::from_value(body).unwrap();
+                    let txn = conn.begin().await.unwrap();
+                    let one = [NewMetric {
+                        input: &input,
+                        idempotency_key: Some(&key2),
+                    }];
+                    EventBus::publisher(&conn)
+                        .write(txn, async |txn| {
+                            let added = eosc::add_metrics(
+                                txn,
+                                &ProjectScope::All,
+                                installation,
+                                None,
+                                &one,
+                            )
+                            .await?;
+                            Ok::<_, Error>(decide(added))
+                        })
+                        .await
+                        .unwrap()
+                });
+                // Let the racer look the key up (not there yet) and block on
+                // the insert; this transaction commits when the closure returns.
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                Ok::<_, Error>(Decision::Commit((added, racer)))
+            })
+            .await
+            .unwrap();
         let raced = racer.await.unwrap();
         if replay {
             assert_eq!((raced.report.inserted, raced.report.unchanged), (0, 1));

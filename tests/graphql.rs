@@ -16,7 +16,7 @@ use crate::helpers::{TestApp, TestDb, world::PASSWORD};
 /// Demo data, an administrator's token and the app.
 async fn demo_app() -> (TestApp, String, demo::Summary) {
     let db = TestDb::new().await;
-    let summary = demo::load(&db.conn, 1).await.unwrap();
+    let summary = demo::load(&db.conn, &db.bus(), 1).await.unwrap();
     let admin = users::add(&db.conn, "root", None, PASSWORD, true)
         .await
         .unwrap();
@@ -764,23 +764,24 @@ const FIVE_LEVELS: &str = r"{
   } } }
 }";
 
-#[tokio::test]
-async fn a_five_level_query_costs_the_same_statements_for_1_and_200_rows() {
-    let mut counts = Vec::new();
-    for n in [1, 200] {
-        let db = TestDb::new().await;
-        wide_world(&db.conn, n).await;
-        let admin = users::add(&db.conn, "root", None, PASSWORD, true)
-            .await
-            .unwrap();
-        // A page of 100 at each of five levels costs far more than the default
-        // limit allows; the recomputation worker would add its own statements.
-        let config = db.config_with(&[
-            ("TALLY_GRAPHQL_MAX_COMPLEXITY", "100000000000000"),
-            ("TALLY_RECOMPUTE_POLL_SECS", "0"),
-        ]);
-        let app = TestApp::spawn_with(db, config).await;
-        let token = app.token_for(admin.id);
+/// Statements of [`FIVE_LEVELS`] over `n` rows per level, asked `repeats`
+/// times of one server; each run's count and recorded statements.
+async fn five_level_statements(n: usize, repeats: usize) -> Vec<(usize, Vec<String>)> {
+    let db = TestDb::new().await;
+    wide_world(&db.conn, n).await;
+    let admin = users::add(&db.conn, "root", None, PASSWORD, true)
+        .await
+        .unwrap();
+    // A page of 100 at each of five levels costs far more than the default
+    // limit allows; the recomputation worker would add its own statements.
+    let config = db.config_with(&[
+        ("TALLY_GRAPHQL_MAX_COMPLEXITY", "100000000000000"),
+        ("TALLY_RECOMPUTE_POLL_SECS", "0"),
+    ]);
+    let app = TestApp::spawn_with(db, config).await;
+    let token = app.token_for(admin.id);
+    let mut runs = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
         app.statements.reset();
         let answer = data(run(&app, &token, FIVE_LEVELS, json!({})).await);
         let statements = app.statements.count();
@@ -794,14 +795,39 @@ async fn a_five_level_query_costs_the_same_statements_for_1_and_200_rows() {
             assert_eq!(job["tasks"]["totalCount"], 1, "{edge:#}");
             assert_eq!(job["tasks"]["edges"][0]["node"]["usageStatus"], "PENDING");
         }
-        counts.push((statements, app.statements.recorded()));
+        runs.push((statements, app.statements.recorded()));
     }
+    runs
+}
+
+/// The caller's lookup, then one page and one count per level, whatever the
+/// number of rows: the same count for 1 and 200 rows, on every run.
+fn assert_one_statement_per_level(one: &[(usize, Vec<String>)], many: &[(usize, Vec<String>)]) {
     eprintln!(
-        "statements: {:?}",
-        counts.iter().map(|c| c.0).collect::<Vec<_>>()
+        "statements: 1 row {:?}, 200 rows {:?}",
+        one.iter().map(|c| c.0).collect::<Vec<_>>(),
+        many.iter().map(|c| c.0).collect::<Vec<_>>()
     );
-    // The caller's lookup, then one page and one count per level, whatever
-    // the number of rows.
-    assert_eq!(counts[0].0, counts[1].0, "{:#?}", counts[1].1);
-    assert!(counts[0].0 <= 2 + 2 * 5, "{:#?}", counts[0].1);
+    let expected = one[0].0;
+    assert!(expected <= 2 + 2 * 5, "{:#?}", one[0].1);
+    for (count, recorded) in one.iter().chain(many) {
+        assert_eq!(*count, expected, "{recorded:#?}");
+    }
+}
+
+#[tokio::test]
+async fn a_five_level_query_costs_the_same_statements_for_1_and_200_rows() {
+    let one = five_level_statements(1, 1).await;
+    let many = five_level_statements(200, 1).await;
+    assert_one_statement_per_level(&one, &many);
+}
+
+/// The same on a multi-threaded runtime, where the loaders' batch tasks and
+/// the request's resolvers run on different threads: a batch leaves only once
+/// the request has stopped asking, so the count stays exact on every run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_five_level_query_costs_the_same_statements_on_a_multi_threaded_runtime() {
+    let one = five_level_statements(1, 20).await;
+    let many = five_level_statements(200, 20).await;
+    assert_one_statement_per_level(&one, &many);
 }

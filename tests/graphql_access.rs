@@ -23,7 +23,7 @@ const ALWAYS: &str = r#"{from: "2000-01-01", to: "2100-01-01"}"#;
 /// (the EOSC installation belongs to DEMO-BIO-02), and the app.
 async fn demo_app() -> (TestApp, String, String) {
     let db = TestDb::new().await;
-    demo::load(&db.conn, 1).await.unwrap();
+    demo::load(&db.conn, &db.bus(), 1).await.unwrap();
     let admin = users::add(&db.conn, "root", None, PASSWORD, true)
         .await
         .unwrap();

@@ -205,7 +205,7 @@ fn lists() -> Vec<List> {
 /// Demo data, an administrator's token and the app.
 async fn demo_app() -> (TestApp, String) {
     let db = TestDb::new().await;
-    demo::load(&db.conn, 1).await.unwrap();
+    demo::load(&db.conn, &db.bus(), 1).await.unwrap();
     let admin = users::add(&db.conn, "root", None, PASSWORD, true)
         .await
         .unwrap();

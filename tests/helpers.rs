@@ -97,6 +97,12 @@ impl TestDb {
         }
     }
 
+    /// An event bus that publishes on this database and listens to nothing,
+    /// as a command-line process has.
+    pub fn bus(&self) -> tally::service::events::EventBus {
+        tally::service::events::EventBus::publisher(&self.conn)
+    }
+
     /// The backend under test.
     pub fn backend(&self) -> DbBackend {
         self.conn.get_database_backend()

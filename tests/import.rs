@@ -144,7 +144,9 @@ fn options(cluster: &str, format: Option<&str>) -> ImportOptions {
 }
 
 async fn run(db: &TestDb, text: &str, options: &ImportOptions) -> ImportSummary {
-    let summary = import_slurm(&db.conn, text, options).await.unwrap();
+    let summary = import_slurm(&db.conn, &db.bus(), text, options)
+        .await
+        .unwrap();
     assert_eq!(
         summary.jobs_parsed,
         summary.inserted
@@ -897,7 +899,9 @@ async fn skipped_jobs_do_not_block_and_rejected_jobs_do_not_stop_the_import() {
             "batch size",
         ),
     ] {
-        let error = import_slurm(&db.conn, &text, &bad).await.unwrap_err();
+        let error = import_slurm(&db.conn, &db.bus(), &text, &bad)
+            .await
+            .unwrap_err();
         assert!(error.to_string().contains(says), "{error}");
     }
 }

@@ -124,7 +124,7 @@ async fn every_example_runs_against_the_demo_data() {
     assert_eq!(embedded, on_disk, "the binary embeds every example file");
 
     let db = TestDb::new().await;
-    demo::load(&db.conn, 1).await.unwrap();
+    demo::load(&db.conn, &db.bus(), 1).await.unwrap();
     let admin = users::add(&db.conn, "demo-admin", None, PASSWORD, true)
         .await
         .unwrap();

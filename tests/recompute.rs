@@ -13,6 +13,7 @@ use tally::entity::{
     accounting_runs, clusters, hpc_usage_daily, node_type_aggregations, node_types, tasks,
 };
 use tally::error::Error;
+use tally::service::events::Decision;
 use tally::service::formulas::{self, NewFormula};
 use tally::service::jobs::{self, JobBatch};
 use tally::service::recompute::{self, FAILED, FINISHED, Limits, QUEUED, RUNNING};
@@ -84,11 +85,16 @@ async fn setup() -> World {
     }))
     .unwrap();
     let txn = conn.begin().await.unwrap();
-    let report = jobs::ingest(&txn, &ProjectScope::All, &batch)
+    let report = db
+        .bus()
+        .write(txn, async |txn| {
+            jobs::ingest(txn, &ProjectScope::All, &batch)
+                .await
+                .map(Decision::Commit)
+        })
         .await
         .unwrap();
     assert!(report.accepted());
-    txn.commit().await.unwrap();
     assert_hpc_rollups_consistent(conn).await;
     World {
         db,
@@ -141,6 +147,7 @@ fn chunks_of(size: u64) -> Limits {
 async fn a_run_reprices_the_period_with_the_current_formulas() {
     let w = setup().await;
     let db = &w.db.conn;
+    let bus = w.db.bus();
     let new = new_formula(&w, "NumNodes * RunTime * 3").await;
 
     // Validation first.
@@ -154,11 +161,14 @@ async fn a_run_reprices_the_period_with_the_current_formulas() {
         .unwrap();
     assert_eq!(queued.state, QUEUED);
     assert!(
-        recompute::run_once_with(db, "a", &chunks_of(2))
+        recompute::run_once_with(db, &bus, "a", &chunks_of(2))
             .await
             .unwrap()
     );
-    assert!(!recompute::run_once(db, "a").await.unwrap(), "nothing left");
+    assert!(
+        !recompute::run_once(db, &bus, "a").await.unwrap(),
+        "nothing left"
+    );
 
     let done = run(db, queued.id).await;
     assert_eq!(done.state, FINISHED);
@@ -181,6 +191,7 @@ async fn a_run_reprices_the_period_with_the_current_formulas() {
 async fn an_interrupted_run_resumes_without_double_counting() {
     let w = setup().await;
     let db = &w.db.conn;
+    let bus = w.db.bus();
     let new = new_formula(&w, "NumNodes * RunTime * 3").await;
     let queued = recompute::enqueue(db, w.project_id, at(1, 0), at(31, 0), None)
         .await
@@ -191,7 +202,11 @@ async fn an_interrupted_run_resumes_without_double_counting() {
         max_chunks: Some(1),
         ..Limits::default()
     };
-    assert!(recompute::run_once_with(db, "a", &one_chunk).await.unwrap());
+    assert!(
+        recompute::run_once_with(db, &bus, "a", &one_chunk)
+            .await
+            .unwrap()
+    );
     let halfway = run(db, queued.id).await;
     assert_eq!(halfway.state, RUNNING);
     assert_eq!((halfway.tasks_done, halfway.tasks_total), (2, 6));
@@ -202,13 +217,13 @@ async fn an_interrupted_run_resumes_without_double_counting() {
     assert_hpc_rollups_consistent(db).await;
 
     // While "a"'s heartbeat is fresh, nobody else takes the run.
-    assert!(!recompute::run_once(db, "b").await.unwrap());
+    assert!(!recompute::run_once(db, &bus, "b").await.unwrap());
     // "a" went silent long ago: "b" takes over from the cursor.
     let mut stale: accounting_runs::ActiveModel = halfway.into();
     stale.heartbeat_at = Set(Some(Utc::now() - Duration::hours(1)));
     stale.update(db).await.unwrap();
     assert!(
-        recompute::run_once_with(db, "b", &chunks_of(2))
+        recompute::run_once_with(db, &bus, "b", &chunks_of(2))
             .await
             .unwrap()
     );
@@ -238,6 +253,7 @@ async fn an_interrupted_run_resumes_without_double_counting() {
 async fn concurrent_claimers_never_share_a_run() {
     let w = setup().await;
     let db = &w.db.conn;
+    let bus = w.db.bus();
     let new = new_formula(&w, "NumNodes * RunTime * 3").await;
     let one = recompute::enqueue(db, w.project_id, at(1, 0), at(31, 0), None)
         .await
@@ -245,10 +261,10 @@ async fn concurrent_claimers_never_share_a_run() {
     // Four instances at once, one run: exactly one works on it.
     let limits = chunks_of(1);
     let outcomes = tokio::join!(
-        recompute::run_once_with(db, "a", &limits),
-        recompute::run_once_with(db, "b", &limits),
-        recompute::run_once_with(db, "c", &limits),
-        recompute::run_once_with(db, "d", &limits),
+        recompute::run_once_with(db, &bus, "a", &limits),
+        recompute::run_once_with(db, &bus, "b", &limits),
+        recompute::run_once_with(db, &bus, "c", &limits),
+        recompute::run_once_with(db, &bus, "d", &limits),
     );
     let worked = [outcomes.0, outcomes.1, outcomes.2, outcomes.3]
         .into_iter()
@@ -270,8 +286,8 @@ async fn concurrent_claimers_never_share_a_run() {
         .await
         .unwrap();
     let (a, b) = tokio::join!(
-        recompute::run_once_with(db, "a", &limits),
-        recompute::run_once_with(db, "b", &limits),
+        recompute::run_once_with(db, &bus, "a", &limits),
+        recompute::run_once_with(db, &bus, "b", &limits),
     );
     assert!(a.unwrap() && b.unwrap());
     let (first, second) = (run(db, first.id).await, run(db, second.id).await);
@@ -294,6 +310,7 @@ async fn concurrent_claimers_never_share_a_run() {
 async fn a_run_that_cannot_complete_is_marked_failed() {
     let w = setup().await;
     let db = &w.db.conn;
+    let bus = w.db.bus();
     // Lowering usage needs the rollup rows it lowers; someone deleted them.
     new_formula(&w, "NumNodes * RunTime / 2").await;
     hpc_usage_daily::Entity::delete_many()
@@ -303,7 +320,7 @@ async fn a_run_that_cannot_complete_is_marked_failed() {
     let queued = recompute::enqueue(db, w.project_id, at(1, 0), at(31, 0), None)
         .await
         .unwrap();
-    assert!(recompute::run_once(db, "a").await.unwrap());
+    assert!(recompute::run_once(db, &bus, "a").await.unwrap());
     let failed = run(db, queued.id).await;
     assert_eq!(failed.state, FAILED);
     assert!(failed.finished_at.is_some());
@@ -325,5 +342,5 @@ async fn a_run_that_cannot_complete_is_marked_failed() {
             .all(|t| t.formula_id == Some(w.old_formula) && t.usage_milli == Some(2000))
     );
     // A failed run is not picked up again.
-    assert!(!recompute::run_once(db, "b").await.unwrap());
+    assert!(!recompute::run_once(db, &bus, "b").await.unwrap());
 }

@@ -523,3 +523,202 @@ async fn stopping_the_server_closes_subscriptions_over_tls() {
     let socket = init(socket, &app.token_for(w.alice)).await;
     stopping_closes(app, socket).await;
 }
+
+/// One finished job of OPEN-1 on `karolina`'s `cpu` nodes, as `sacct
+/// --parsable2` prints it: 2 nodes for 3 hours from March 2nd, 08:00 (6
+/// node-hours).
+const SACCT: &str = "\
+JobID|Submit|Start|End|Elapsed|State|NCPUS|NNodes|Partition|Account
+300|2026-03-02T07:55:00|2026-03-02T08:00:00|2026-03-02T11:00:00|03:00:00|COMPLETED|256|2|cpu|OPEN-1
+";
+
+/// The `usageIngested` item of the next message, after checking it is one.
+async fn next_usage(socket: &mut Socket) -> Value {
+    let message = receive(socket).await;
+    assert_eq!(message["type"], "next", "{message}");
+    message["payload"]["data"]["usageIngested"].clone()
+}
+
+/// The import service publishes what it commits on the bus it is given: a
+/// server's subscribers hear of jobs imported through the server's own bus,
+/// on both backends.
+#[tokio::test]
+async fn imported_jobs_reach_a_subscriber_of_the_same_process() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let config = db.config();
+    let app = TestApp::spawn_with(db, config).await;
+    let mut socket = connect_as(&app, &app.token_for(w.alice)).await;
+    subscribe(&mut socket, &app, "usage", USAGE).await;
+    let options = tally::service::import::ImportOptions::new("karolina");
+    // A dry run commits nothing, so publishes nothing; the real run does.
+    let dry = tally::service::import::ImportOptions {
+        dry_run: true,
+        ..options.clone()
+    };
+    let summary =
+        tally::service::import::import_slurm(&app.db.conn, &app.state.events, SACCT, &dry)
+            .await
+            .unwrap();
+    assert_eq!(summary.inserted, 1, "{summary}");
+    let summary =
+        tally::service::import::import_slurm(&app.db.conn, &app.state.events, SACCT, &options)
+            .await
+            .unwrap();
+    assert!(summary.is_clean() && summary.inserted == 1, "{summary}");
+    let usage = next_usage(&mut socket).await;
+    assert_eq!(usage["project"], project_id(&w.open1), "{usage}");
+    assert_eq!(usage["source"], "hpc");
+    assert_eq!(usage["unit"], "node_hour");
+    assert_eq!(usage["day"], "2026-03-02");
+    assert_eq!(usage["amount"], 6.0, "2 nodes × 3 hours: {usage}");
+    assert_eq!(usage["records"], 1);
+    // The dry run's usage never came: the next item is the next batch's.
+    let next = ingest(&app, &app.token_for(w.collector), "OPEN-1", "301", 1, 1).await;
+    assert_eq!(next["inserted"], 1, "{next}");
+    assert_eq!(next_usage(&mut socket).await["amount"], 1.0);
+}
+
+/// `tally import slurm` is another process. On PostgreSQL its batches reach
+/// the subscribers of a running server through `NOTIFY`; on SQLite only the
+/// serving process's own ingestion does (`docs/graphql.md`), so there the
+/// test checks that the command imported and the server counts the usage.
+#[tokio::test]
+async fn jobs_imported_by_the_command_reach_a_running_server_on_postgres() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let config = db.config();
+    let app = TestApp::spawn_with(db, config).await;
+    let postgres = app.db.backend() == DbBackend::Postgres;
+    let mut socket = connect_as(&app, &app.token_for(w.alice)).await;
+    subscribe(&mut socket, &app, "usage", USAGE).await;
+    let file = std::env::temp_dir().join(format!("tally-sacct-{}.psv", uuid::Uuid::new_v4()));
+    std::fs::write(&file, SACCT).unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["import", "slurm"])
+        .arg(&file)
+        .args(["--cluster", "karolina"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TALLY_DATABASE_URL", &app.db.url)
+        .env("TALLY_LOG", "warn")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await
+        .unwrap();
+    std::fs::remove_file(&file).ok();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("  inserted      1\n"), "{stdout}");
+    if postgres {
+        let usage = next_usage(&mut socket).await;
+        assert_eq!(usage["project"], project_id(&w.open1), "{usage}");
+        assert_eq!(usage["amount"], 6.0, "{usage}");
+        assert_eq!(usage["records"], 1);
+    }
+    let (status, body) = app
+        .get_as(
+            Some(&app.token_for(w.alice)),
+            "/api/v1/usage?from=2026-03-01&to=2026-03-31",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    let quantities: Vec<&str> = answer["usage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|row| row["quantity"].as_str())
+        .collect();
+    assert_eq!(quantities.len(), 1, "{body}");
+    assert_eq!(quantities[0].parse::<f64>().unwrap(), 6.0, "{body}");
+}
+
+/// The demo loads through the same services and bus: a subscriber hears all
+/// of its usage, as one item per project, source, resource, unit and day of
+/// each batch (the demo's batches touch disjoint ones, so one item per key of
+/// the rollup), not one per record.
+#[tokio::test]
+async fn the_demo_publishes_its_usage_coalesced() {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use sea_orm::EntityTrait as _;
+    use tally::entity::usage_daily;
+
+    let db = TestDb::new().await;
+    let admin = tally::service::users::add(&db.conn, "root", None, world::PASSWORD, true)
+        .await
+        .unwrap();
+    let config = db.config();
+    let app = TestApp::spawn_with(db, config).await;
+    let mut socket = connect_as(&app, &app.token_for(admin.id)).await;
+    subscribe(&mut socket, &app, "usage", USAGE).await;
+    tally::service::demo::load(&app.db.conn, &app.state.events, 1)
+        .await
+        .unwrap();
+
+    let rows = usage_daily::Entity::find().all(&app.db.conn).await.unwrap();
+    let records: i64 = rows.iter().map(|r| r.record_count).sum();
+    let keys: BTreeSet<(i64, &str, i64, &str, chrono::NaiveDate)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.project_id,
+                r.source.as_str(),
+                r.resource_id,
+                r.unit.as_str(),
+                r.day,
+            )
+        })
+        .collect();
+    let mut expected: BTreeMap<(String, String, String), f64> = BTreeMap::new();
+    for row in &rows {
+        let project = tally::graphql::GlobalId::encode("Project", row.project_id).0;
+        #[expect(clippy::cast_precision_loss, reason = "a test's comparison")]
+        let amount = row.quantity as f64 / 10_f64.powi(i32::from(row.scale));
+        *expected
+            .entry((project, row.source.clone(), row.unit.clone()))
+            .or_default() += amount;
+    }
+
+    let (mut heard, mut items) = (0_i64, 0_usize);
+    let mut amounts: BTreeMap<(String, String, String), f64> = BTreeMap::new();
+    while heard < records {
+        let usage = next_usage(&mut socket).await;
+        heard += usage["records"].as_i64().unwrap();
+        items += 1;
+        *amounts
+            .entry((
+                usage["project"].as_str().unwrap().to_owned(),
+                usage["source"].as_str().unwrap().to_owned(),
+                usage["unit"].as_str().unwrap().to_owned(),
+            ))
+            .or_default() += usage["amount"].as_f64().unwrap();
+    }
+    eprintln!(
+        "the demo published {items} usage items for {records} records ({} rollup rows)",
+        rows.len()
+    );
+    assert_eq!(heard, records);
+    assert_eq!(items, keys.len());
+    assert_eq!(
+        amounts.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (key, amount) in &expected {
+        let got = amounts[key];
+        assert!(
+            (got - amount).abs() <= 1e-6 * amount.abs().max(1.0),
+            "{key:?}: {got} vs {amount}"
+        );
+    }
+    let sources: BTreeSet<&str> = amounts
+        .keys()
+        .map(|(_, source, _)| source.as_str())
+        .collect();
+    assert_eq!(sources, BTreeSet::from(["cloud", "eosc", "hpc", "storage"]));
+}

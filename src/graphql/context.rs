@@ -3,6 +3,7 @@
 use async_graphql::{Context, ErrorExtensions as _};
 use sea_orm::DatabaseConnection;
 
+use super::idle::Idle;
 use super::loader::{Loaders, loaders};
 use crate::app::AppState;
 use crate::auth::{Caller, Principal, ProjectScope};
@@ -21,23 +22,17 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    /// The context of a request by `caller`.
+    /// The context of a request by `caller`, whose execution `idle` watches
+    /// (its loaders' batches wait for it to settle).
     #[must_use]
-    pub fn new(state: AppState, caller: Caller) -> Self {
+    pub(crate) fn new(state: AppState, caller: Caller, idle: Idle) -> Self {
         let db = state.db.clone();
-        Self::reading(state, caller, db)
-    }
-
-    /// The context of a request by `caller` that reads `db` (e.g. a
-    /// connection with a statement counter).
-    #[must_use]
-    pub fn reading(state: AppState, caller: Caller, db: DatabaseConnection) -> Self {
         let scope = caller
             .principal()
             .map_or(ProjectScope::Only(Default::default()), |p| {
                 p.visible_projects()
             });
-        let loaders = loaders(db.clone(), scope);
+        let loaders = loaders(db.clone(), scope, idle);
         Self {
             state,
             caller,

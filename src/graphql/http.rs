@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 use super::context::RequestContext;
+use super::idle::Idle;
 use super::limits::{self, Refusal};
 use crate::app::AppState;
 use crate::auth::{AuthFailure, Caller};
@@ -303,8 +304,11 @@ async fn run(
     let attempt = Arc::new(Attempt {
         gate: gate.clone(),
         executed: AtomicBool::new(false),
+        idle: Idle::default(),
     });
-    let response = state.schema.execute(request.data(attempt.clone())).await;
+    // Watched, so that the loaders' batches leave once its resolvers stop asking.
+    let execution = state.schema.execute(request.data(attempt.clone()));
+    let response = attempt.idle.watch(execution).await;
     let executed = attempt.executed.load(Ordering::SeqCst);
     let suggestions = limits.suggestions.allows(authenticated);
     let response = finish(response, limits, suggestions);
@@ -578,14 +582,17 @@ struct Attempt {
     gate: Arc<AuthGate>,
     /// Set when the operation passed validation and reached execution.
     executed: AtomicBool,
+    /// Watches the operation's execution for its loaders.
+    idle: Idle,
 }
 
 /// What every resolver can reach besides the request's own data: the
 /// [`RequestContext`] of an authenticated (or anonymous) caller. Per-request
-/// state that needs the caller (data loaders keyed by scope) is added here.
-pub(crate) fn execution_data(state: &AppState, caller: Caller) -> Data {
+/// state that needs the caller (data loaders keyed by scope) is added here;
+/// `idle` watches the execution (or connection) the loaders serve.
+pub(crate) fn execution_data(state: &AppState, caller: Caller, idle: Idle) -> Data {
     let mut data = Data::default();
-    data.insert(RequestContext::new(state.clone(), caller));
+    data.insert(RequestContext::new(state.clone(), caller, idle));
     data
 }
 
@@ -616,7 +623,8 @@ impl Extension for Authenticate {
         attempt.executed.store(true, Ordering::SeqCst);
         match attempt.gate.caller().await {
             Ok(caller) => {
-                let data = execution_data(&attempt.gate.state, caller.clone());
+                let data =
+                    execution_data(&attempt.gate.state, caller.clone(), attempt.idle.clone());
                 next.run_with_data(ctx, operation_name, data).await
             }
             Err((_, error)) => async_graphql::Response::from_errors(vec![error.clone()]),

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use async_graphql::ErrorExtensions as _;
 use async_graphql::connection::{Connection, Edge, EmptyFields};
@@ -18,6 +17,7 @@ use sea_orm::sea_query::{Condition, SelectStatement};
 use sea_orm::{DatabaseConnection, EntityTrait, FromQueryResult};
 
 use super::context::ContextExt as _;
+use super::idle::Idle;
 use super::page::{self, Listing, Page, PageArgs, Parent, SortKey, Window};
 use crate::auth::ProjectScope;
 use crate::error::Error;
@@ -155,20 +155,11 @@ pub(crate) struct Db {
     pub(crate) scope: ProjectScope,
 }
 
-/// The least time a loader collects keys before it runs their statement.
-const LOADER_DELAY: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// The most rounds a batch waits for the request to settle (see [`settle`]):
-/// a round ends when no new key was asked for, so this bounds only a request
-/// that keeps asking without pause.
-const SETTLE_ROUNDS: usize = 256;
-
-/// The request's loaders. Every load counts as activity; a batch is sent once
-/// the request has stopped asking for keys, so the keys of one level of a
-/// query share one statement however many rows the level above returned.
+/// The request's loaders. A batch leaves once the request has stopped asking
+/// for keys ([`Idle::batch`]), so the keys of one level of a query share
+/// one statement however many rows the level above returned, on any runtime.
 pub(crate) struct Loaders {
     inner: DataLoader<Db>,
-    activity: Arc<AtomicU64>,
 }
 
 impl Loaders {
@@ -184,45 +175,23 @@ impl Loaders {
         K: Send + Sync + Hash + Eq + Clone + 'static,
         Db: Loader<K, Error = async_graphql::Error>,
     {
-        self.activity.fetch_add(1, AtomicOrdering::SeqCst);
         self.inner.load_one(key).await
     }
 }
 
-/// Waits until `activity` stops changing: the resolvers that were going to
-/// ask for keys in this round have asked. Sibling resolvers run interleaved
-/// with the loader's task (a list's items are polled in groups), so a fixed
-/// delay alone would split a level into several batches on a slow or busy
-/// machine.
+/// Loaders for `db`, reading as a caller who sees `scope`, for the request
+/// that `idle` watches.
 ///
-/// Rounds are counted, not timed: on a loaded machine the resolvers are slow
-/// to run, not slow to be scheduled after the loader yields, so a time limit
-/// would split batches exactly when statements cost most.
-async fn settle(activity: &AtomicU64) {
-    for _ in 0..SETTLE_ROUNDS {
-        let seen = activity.load(AtomicOrdering::SeqCst);
-        for _ in 0..4 {
-            tokio::task::yield_now().await;
-        }
-        if activity.load(AtomicOrdering::SeqCst) == seen {
-            return;
-        }
-    }
-}
-
-/// A loader for `db`, reading as a caller who sees `scope`.
-pub(crate) fn loaders(db: DatabaseConnection, scope: ProjectScope) -> Loaders {
-    let activity = Arc::new(AtomicU64::new(0));
-    let watched = Arc::clone(&activity);
+/// async-graphql's own delay (a timer before a batch takes its keys) is zero:
+/// waiting for the request to settle replaces it, and a timer cannot know
+/// when the resolvers of a level have all run.
+pub(crate) fn loaders(db: DatabaseConnection, scope: ProjectScope, idle: Idle) -> Loaders {
     let inner = DataLoader::new(Db { db, scope }, move |batch| {
-        let watched = Arc::clone(&watched);
-        tokio::spawn(async move {
-            settle(&watched).await;
-            batch.await;
-        })
+        let idle = idle.clone();
+        tokio::spawn(async move { idle.batch(batch).await })
     })
-    .delay(LOADER_DELAY);
-    Loaders { inner, activity }
+    .delay(std::time::Duration::ZERO);
+    Loaders { inner }
 }
 
 impl<M> Loader<PageKey<M>> for Db

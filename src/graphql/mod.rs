@@ -7,7 +7,9 @@
 //!
 //! [`http`] serves `/graphql` and decides what runs (`docs/graphql.md`);
 //! [`limits`] measures what an operation may cost; [`ws`] serves
-//! subscriptions ([`SubscriptionRoot`]) at `/graphql/ws`.
+//! subscriptions ([`SubscriptionRoot`]) at `/graphql/ws`. Relations are read
+//! through the request's data loaders (`loader`), whose batches leave once the
+//! request has stopped asking for keys (`idle`, `docs/architecture.md`).
 
 mod admin;
 mod cloud;
@@ -17,6 +19,7 @@ mod filter;
 mod hpc;
 mod http;
 mod id;
+mod idle;
 pub(crate) mod limits;
 mod list;
 mod loader;

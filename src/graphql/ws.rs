@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::http::execution_data;
+use super::idle::Idle;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::shutdown::Listener;
@@ -75,26 +76,30 @@ async fn serve(state: AppState, socket: axum::extract::ws::WebSocket, mut stoppi
     let refused = Arc::new(AtomicBool::new(false));
     let init_refused = refused.clone();
     let init_state = state.clone();
-    let mut output = WebSocket::new(state.schema.clone(), input, WebSocketProtocols::GraphQLWS)
+    // The connection's subscriptions run inside its stream: the loaders'
+    // batches wait for the stream to settle.
+    let idle = Idle::default();
+    let init_idle = idle.clone();
+    let connection = WebSocket::new(state.schema.clone(), input, WebSocketProtocols::GraphQLWS)
         .on_connection_init(move |payload| async move {
             match authenticate(&init_state, &payload).await {
-                Some(caller) => Ok(execution_data(&init_state, caller)),
+                Some(caller) => Ok(execution_data(&init_state, caller, init_idle)),
                 None => {
                     init_refused.store(true, Ordering::SeqCst);
                     Err(async_graphql::Error::new("Forbidden"))
                 }
             }
-        })
-        .map(|message| match message {
-            WsMessage::Text(text) => Message::Text(text.into()),
-            WsMessage::Close(code, reason) => {
-                let (code, reason) = close_code(code, reason, refused.load(Ordering::SeqCst));
-                Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                }))
-            }
         });
+    let mut output = idle.watch_stream(connection).map(|message| match message {
+        WsMessage::Text(text) => Message::Text(text.into()),
+        WsMessage::Close(code, reason) => {
+            let (code, reason) = close_code(code, reason, refused.load(Ordering::SeqCst));
+            Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            }))
+        }
+    });
     loop {
         tokio::select! {
             message = output.next() => match message {

@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::service::cloud::{self, PublisherAccess};
 use crate::service::cloud_records::{self, CloudError};
-use crate::service::events;
+use crate::service::events::Decision;
 
 /// APEL's routes.
 pub fn routes() -> Router<AppState> {
@@ -94,24 +94,25 @@ async fn post_record(State(state): State<AppState>, parts: Parts, body: Bytes) -
         .unwrap_or("noid");
     let outcome = async {
         let txn = state.db.begin().await.map_err(crate::error::Error::from)?;
-        let (loaded, events) = events::collect(cloud_records::load_message(
-            &txn,
-            text,
-            &dn.to_slash(),
-            bound_site,
-            Some(empa_id),
-        ))
-        .await;
-        match loaded {
-            Ok(loaded) => {
-                state.events.commit(txn, events).await?;
-                Ok(Ok(loaded))
-            }
-            Err(error) => {
-                txn.rollback().await.map_err(crate::error::Error::from)?;
-                Ok::<_, crate::error::Error>(Err(error))
-            }
-        }
+        state
+            .events
+            .write(txn, async |txn| {
+                Ok::<_, crate::error::Error>(
+                    match cloud_records::load_message(
+                        txn,
+                        text,
+                        &dn.to_slash(),
+                        bound_site,
+                        Some(empa_id),
+                    )
+                    .await
+                    {
+                        Ok(loaded) => Decision::Commit(Ok(loaded)),
+                        Err(error) => Decision::RollBack(Err(error)),
+                    },
+                )
+            })
+            .await
     }
     .await;
     match outcome {

@@ -25,7 +25,8 @@ use crate::auth::{Caller, Principal, ProjectScope};
 use crate::entity::idempotency_keys;
 use crate::error::Error;
 use crate::service::batch::{RejectionKind, Report};
-use crate::service::{events, jobs, storage};
+use crate::service::events::Decision;
+use crate::service::{jobs, storage};
 
 /// The longest `Idempotency-Key` accepted.
 const MAX_KEY_LEN: usize = 255;
@@ -136,58 +137,78 @@ where
         .map_err(|e| Error::BadRequest(format!("invalid batch: {e}")))?;
     let scope = principal.collector_projects();
     let txn = state.db.begin().await?;
-    let (report, events) = events::collect(process(batch, scope, &txn)).await;
-    let report = report?;
-    if !report.accepted() {
-        txn.rollback().await?;
-        let status = if report
-            .rejected
-            .iter()
-            .any(|r| r.kind == RejectionKind::Forbidden)
-        {
-            StatusCode::FORBIDDEN
-        } else if report
-            .rejected
-            .iter()
-            .any(|r| r.kind == RejectionKind::Conflict)
-        {
-            StatusCode::CONFLICT
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        };
-        return Ok((status, Json(report)).into_response());
-    }
-    let answer = serde_json::to_string(&report).map_err(|e| Error::internal(&e))?;
-    if let Some(key) = &key {
-        let remembered = idempotency_keys::ActiveModel {
-            route: Set(route.to_owned()),
-            principal: Set(who.clone()),
-            key: Set(key.clone()),
-            request_hash: Set(hash.clone()),
-            status: Set(200),
-            response: Set(answer.clone()),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await;
-        if let Err(error) = remembered {
-            txn.rollback().await?;
-            // A concurrent request with the same key committed first: answer as it did.
-            if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
-                && let Some(response) = replay(state, route, &who, key, &hash).await?
-            {
-                return Ok(response);
+    let outcome = state
+        .events
+        .write::<_, Error>(txn, async |txn| {
+            let report = process(batch, scope, txn).await?;
+            if !report.accepted() {
+                return Ok(Decision::RollBack(Outcome::Refused(report)));
             }
-            return Err(error.into());
-        }
+            let answer = serde_json::to_string(&report).map_err(|e| Error::internal(&e))?;
+            if let Some(key) = &key {
+                let remembered = idempotency_keys::ActiveModel {
+                    route: Set(route.to_owned()),
+                    principal: Set(who.clone()),
+                    key: Set(key.clone()),
+                    request_hash: Set(hash.clone()),
+                    status: Set(200),
+                    response: Set(answer.clone()),
+                    ..Default::default()
+                }
+                .insert(txn)
+                .await;
+                if let Err(error) = remembered {
+                    if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+                        return Ok(Decision::RollBack(Outcome::Raced(error.into())));
+                    }
+                    return Err(error.into());
+                }
+            }
+            Ok(Decision::Commit(Outcome::Stored(answer)))
+        })
+        .await?;
+    match outcome {
+        Outcome::Stored(answer) => Ok((
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            answer,
+        )
+            .into_response()),
+        Outcome::Refused(report) => Ok(refused(report)),
+        // A concurrent request with the same key committed first: answer as it did.
+        Outcome::Raced(error) => match key {
+            Some(key) => match replay(state, route, &who, &key, &hash).await? {
+                Some(response) => Ok(response),
+                None => Err(error),
+            },
+            None => Err(error),
+        },
     }
-    state.events.commit(txn, events).await?;
-    Ok((
-        StatusCode::OK,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        answer,
-    )
-        .into_response())
+}
+
+/// The answer to a batch the service rejected records of: 403 when any was
+/// forbidden, else 409 when any conflicted, else 422; the report lists them.
+fn refused(report: Report) -> Response {
+    let any = |kind: RejectionKind| report.rejected.iter().any(|r| r.kind == kind);
+    let status = if any(RejectionKind::Forbidden) {
+        StatusCode::FORBIDDEN
+    } else if any(RejectionKind::Conflict) {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    (status, Json(report)).into_response()
+}
+
+/// How a batch's transaction ended.
+enum Outcome {
+    /// Committed, with this answer.
+    Stored(String),
+    /// Rolled back: the service rejected records.
+    Refused(Report),
+    /// Rolled back: a concurrent request stored the same `Idempotency-Key`
+    /// first (the unique violation, should its answer not be found).
+    Raced(Error),
 }
 
 /// The remembered answer for a repeated key, if any.

@@ -6,6 +6,10 @@
 //! would produce. Only dimension rows that have no service yet (projects,
 //! clusters, node types, providers, …) are written as entities.
 //!
+//! Subscribers hear of the demo's usage as of any ingestion: each batch
+//! publishes one event per project, source, resource, unit and day it changed
+//! (hundreds per batch at most, not one per record), on the bus it is given.
+//!
 //! The data is deterministic (a seeded generator) and fixed in time: it ends
 //! at [`end`] (2026-11-01 00:00 UTC) with 3 months of jobs, 60 days of storage,
 //! 60 days of EOSC metrics and the last 10 days of cloud VMs before it. Fixed
@@ -35,6 +39,7 @@ use serde_json::json;
 
 use super::batch::Report;
 use super::eosc::{self, MetricInput, NewMetric};
+use super::events::{Decision, EventBus};
 use super::formulas::{self, NewFormula};
 use super::jobs::{self, JobBatch, JobInput, StateInput, TaskInput};
 use super::{cloud_records, storage, users};
@@ -318,13 +323,15 @@ pub fn end() -> DateTime<Utc> {
     DateTime::from_timestamp(END_EPOCH_SECONDS, 0).unwrap_or_default()
 }
 
-/// Loads the demo data set, `scale` times its size, into an empty database.
+/// Loads the demo data set, `scale` times its size, into an empty database,
+/// publishing each batch's usage on `bus` as any ingestion does: one event
+/// per project, source, resource, unit and day that the batch changed.
 ///
 /// # Errors
 /// [`Error::Conflict`] when the database already holds projects; any batch a
 /// service rejects (a bug in the demo) as [`Error::Unprocessable`] with the
 /// service's report; database errors.
-pub async fn load(db: &DatabaseConnection, scale: u32) -> Result<Summary, Error> {
+pub async fn load(db: &DatabaseConnection, bus: &EventBus, scale: u32) -> Result<Summary, Error> {
     if !is_empty(db).await? {
         return Err(Error::Conflict(
             "the database already holds projects; the demo loads only into an empty database"
@@ -352,19 +359,19 @@ pub async fn load(db: &DatabaseConnection, scale: u32) -> Result<Summary, Error>
     summary.timings.push(("dimensions", started.elapsed()));
 
     let started = Instant::now();
-    load_jobs(db, period_start, now, n, &mut rng, &mut summary).await?;
+    load_jobs(db, bus, period_start, now, n, &mut rng, &mut summary).await?;
     summary.timings.push(("hpc", started.elapsed()));
 
     let started = Instant::now();
-    load_cloud(db, now, n, &mut rng, &mut summary).await?;
+    load_cloud(db, bus, now, n, &mut rng, &mut summary).await?;
     summary.timings.push(("cloud", started.elapsed()));
 
     let started = Instant::now();
-    load_eosc(db, &world, today, n, &mut rng, &mut summary).await?;
+    load_eosc(db, bus, &world, today, n, &mut rng, &mut summary).await?;
     summary.timings.push(("eosc", started.elapsed()));
 
     let started = Instant::now();
-    load_storage(db, this_hour, n, &mut rng, &mut summary).await?;
+    load_storage(db, bus, this_hour, n, &mut rng, &mut summary).await?;
     summary.timings.push(("storage", started.elapsed()));
     Ok(summary)
 }
@@ -885,6 +892,7 @@ fn job_input(rng: &mut Rng, number: usize, shape: &JobShape) -> JobInput {
 
 async fn load_jobs(
     db: &DatabaseConnection,
+    bus: &EventBus,
     period_start: DateTime<Utc>,
     now: DateTime<Utc>,
     n: usize,
@@ -908,10 +916,11 @@ async fn load_jobs(
                 number += 1;
             }
             let tasks: usize = batch.jobs.iter().map(|j| j.tasks.len()).sum();
-            let txn = db.begin().await?;
-            let report = jobs::ingest(&txn, &ProjectScope::All, &batch).await?;
-            accepted("HPC jobs", &report)?;
-            txn.commit().await?;
+            bus.write(db.begin().await?, async |txn| {
+                let report = jobs::ingest(txn, &ProjectScope::All, &batch).await?;
+                accepted("HPC jobs", &report).map(Decision::Commit)
+            })
+            .await?;
             hpc_statistics.after_batch(db).await?;
             summary.jobs += batch.jobs.len();
             summary.tasks += tasks;
@@ -924,6 +933,7 @@ async fn load_jobs(
 /// twice a day, cumulatively, until it stops (or up to now).
 async fn load_cloud(
     db: &DatabaseConnection,
+    bus: &EventBus,
     now: DateTime<Utc>,
     n: usize,
     rng: &mut Rng,
@@ -988,11 +998,13 @@ async fn load_cloud(
                 .map(|(_, r)| format!("{r}%%\n"))
                 .collect::<String>()
         );
-        let txn = db.begin().await?;
-        cloud_records::load_message(&txn, &body, PUBLISHER_DN, None, Some("demo"))
-            .await
-            .map_err(|e| Error::Unprocessable(format!("demo APEL message rejected: {e}")))?;
-        txn.commit().await?;
+        bus.write(db.begin().await?, async |txn| {
+            cloud_records::load_message(txn, &body, PUBLISHER_DN, None, Some("demo"))
+                .await
+                .map(Decision::Commit)
+                .map_err(|e| Error::Unprocessable(format!("demo APEL message rejected: {e}")))
+        })
+        .await?;
         cloud_statistics.after_batch(db).await?;
         summary.cloud_records += chunk.len();
     }
@@ -1003,6 +1015,7 @@ async fn load_cloud(
 /// one per definition, day and EOSC user.
 async fn load_eosc(
     db: &DatabaseConnection,
+    bus: &EventBus,
     world: &World,
     today: DateTime<Utc>,
     n: usize,
@@ -1042,17 +1055,18 @@ async fn load_eosc(
                 idempotency_key: None,
             })
             .collect();
-        let txn = db.begin().await?;
-        let added = eosc::add_metrics(
-            &txn,
-            &ProjectScope::All,
-            world.installation_id,
-            Some("demo"),
-            &batch,
-        )
+        bus.write(db.begin().await?, async |txn| {
+            let added = eosc::add_metrics(
+                txn,
+                &ProjectScope::All,
+                world.installation_id,
+                Some("demo"),
+                &batch,
+            )
+            .await?;
+            accepted("EOSC metrics", &added.report).map(Decision::Commit)
+        })
         .await?;
-        accepted("EOSC metrics", &added.report)?;
-        txn.commit().await?;
         eosc_statistics.after_batch(db).await?;
         summary.metrics += chunk.len();
     }
@@ -1063,6 +1077,7 @@ async fn load_eosc(
 /// with the last whole hour.
 async fn load_storage(
     db: &DatabaseConnection,
+    bus: &EventBus,
     this_hour: DateTime<Utc>,
     n: usize,
     rng: &mut Rng,
@@ -1113,10 +1128,11 @@ async fn load_storage(
         summary.buckets += 1;
     }
     for chunk in samples.chunks(SAMPLES_PER_BATCH) {
-        let txn = db.begin().await?;
-        let report = storage::ingest(&txn, &ProjectScope::All, chunk, false).await?;
-        accepted("storage samples", &report)?;
-        txn.commit().await?;
+        bus.write(db.begin().await?, async |txn| {
+            let report = storage::ingest(txn, &ProjectScope::All, chunk, false).await?;
+            accepted("storage samples", &report).map(Decision::Commit)
+        })
+        .await?;
         storage_statistics.after_batch(db).await?;
         summary.storage_samples += chunk.len();
     }

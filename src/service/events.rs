@@ -6,38 +6,48 @@
 //! Usage changes are recorded where they are written, by the one writer of the
 //! cross-source daily rollup ([`super::rollup::Deltas::apply`] on
 //! [`super::usage::USAGE_DAILY`]), into an outbox that exists while
-//! [`collect`] runs the writing code; every ingestion path (HPC jobs, bucket
-//! samples, APEL messages, EOSC metrics, recomputation) reports its changes
-//! that way without a collector threaded through each service. The code that
-//! commits then hands the collected events to [`EventBus::commit`]:
+//! [`EventBus::write`] runs the writing code; every ingestion path (HPC jobs,
+//! bucket samples, APEL messages, EOSC metrics, recomputation; from REST,
+//! GraphQL, `tally import`, `tally demo` or the recomputation worker) reports
+//! its changes that way without a collector threaded through each service.
+//! [`EventBus::write`] is the one way to run an ingestion transaction: it
+//! commits it with the events, or rolls it back and drops them. Writing usage
+//! outside it is an error, so a new path cannot forget to publish: its first
+//! test fails instead.
+//!
+//! The outbox coalesces a transaction's usage changes into one event per
+//! project, source, resource, unit and UTC day (the item of the
+//! `usageIngested` subscription), whatever the number of records, users and
+//! groups behind it; changes that cancel out are dropped. Publishing:
 //!
 //! - on PostgreSQL, `pg_notify('tally_events', …)` runs inside the
 //!   transaction, so PostgreSQL delivers the notification at commit and never
 //!   for a rollback, to every instance that `LISTEN`s, this one included;
 //! - on SQLite (one process), the events go to this process's subscribers
-//!   right after the commit.
+//!   right after the commit. A command-line process (`tally import`, `tally
+//!   demo`) has none: on SQLite only the serving process sees events.
 //!
 //! Each instance fans what it hears out to its subscribers through a tokio
 //! broadcast channel; a subscriber that falls behind by more than
 //! [`CAPACITY`] events misses the oldest (live updates, not a log: the rollups
 //! stay the record).
 
-use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
 use sea_orm::sqlx::postgres::PgListener;
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use super::rollup::{Key, Rollup};
-use super::usage::USAGE_DAILY;
 use crate::error::Error;
+
+mod outbox;
+
+use outbox::collect;
+pub(crate) use outbox::{record, record_rollup};
 
 /// The PostgreSQL notification channel.
 pub const CHANNEL: &str = "tally_events";
@@ -71,8 +81,9 @@ impl Event {
 }
 
 /// How one committed transaction changed a project's usage of one resource,
-/// in one unit, on one UTC day: a row of the cross-source daily rollup and its
-/// delta. A correction that lowers usage is a negative delta.
+/// in one unit, on one UTC day: the sum of the deltas of the cross-source
+/// daily rollup's rows for them (whatever their users and groups). A
+/// correction that lowers usage is a negative delta.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageChange {
     /// The project.
@@ -83,10 +94,6 @@ pub struct UsageChange {
     pub resource_kind: String,
     /// The resource's row id.
     pub resource_id: i64,
-    /// The user the usage is accounted to (0: none).
-    pub user_key: i64,
-    /// The user group (0: none).
-    pub group_key: i64,
     /// The unit of `quantity`.
     pub unit: String,
     /// The amount is `quantity / 10^scale`.
@@ -126,85 +133,13 @@ pub struct RecomputationProgress {
     pub tasks_total: i64,
 }
 
-tokio::task_local! {
-    static OUTBOX: RefCell<Vec<Event>>;
-}
-
-/// Runs `work` with an outbox, and returns what it recorded with its output.
-/// The events are not published: hand them to [`EventBus::commit`] with the
-/// transaction `work` wrote in.
-pub async fn collect<F: Future>(work: F) -> (F::Output, Vec<Event>) {
-    OUTBOX
-        .scope(RefCell::new(Vec::new()), async {
-            let output = work.await;
-            let events = OUTBOX.with(RefCell::take);
-            (output, events)
-        })
-        .await
-}
-
-/// Records `event` in the current outbox; without one (a command-line import,
-/// say) nobody is listening and it is dropped.
-pub fn record(event: Event) {
-    let _no_outbox = OUTBOX.try_with(|outbox| outbox.borrow_mut().push(event));
-}
-
-/// Records the rows `rollup` is about to change, when it is the cross-source
-/// daily rollup (called by [`super::rollup::Deltas::apply`]).
-pub(crate) fn record_rollup<'a>(rollup: &Rollup, rows: impl Iterator<Item = (&'a Key, &'a [i64])>) {
-    if rollup.table != USAGE_DAILY.table || OUTBOX.try_with(|_| ()).is_err() {
-        return;
-    }
-    for (key, sums) in rows {
-        if let Some(change) = usage_change(key, sums) {
-            record(Event::Usage(change));
-        }
-    }
-}
-
-/// Reads a key and deltas of [`USAGE_DAILY`] (columns found by name).
-fn usage_change(key: &Key, sums: &[i64]) -> Option<UsageChange> {
-    let at = |name: &str| {
-        USAGE_DAILY
-            .keys
-            .iter()
-            .position(|k| *k == name)
-            .and_then(|i| key.0.get(i))
-    };
-    let sum = |name: &str| {
-        USAGE_DAILY
-            .sums
-            .iter()
-            .position(|k| *k == name)
-            .and_then(|i| sums.get(i).copied())
-    };
-    let int = |name: &str| match at(name)? {
-        Value::BigInt(Some(v)) => Some(*v),
-        Value::Int(Some(v)) => Some(i64::from(*v)),
-        Value::SmallInt(Some(v)) => Some(i64::from(*v)),
-        _ => None,
-    };
-    let text = |name: &str| match at(name)? {
-        Value::String(Some(v)) => Some(v.clone()),
-        _ => None,
-    };
-    let day = match at("day")? {
-        Value::ChronoDate(Some(day)) => *day,
-        _ => return None,
-    };
-    Some(UsageChange {
-        project_id: int("project_id")?,
-        source: text("source")?,
-        resource_kind: text("resource_kind")?,
-        resource_id: int("resource_id")?,
-        user_key: int("user_key")?,
-        group_key: int("group_key")?,
-        unit: text("unit")?,
-        scale: i16::try_from(int("scale")?).ok()?,
-        day,
-        quantity: sum("quantity")?,
-        records: sum("record_count")?,
-    })
+/// What an ingestion decided about its transaction ([`EventBus::write`]).
+#[derive(Debug)]
+pub enum Decision<T> {
+    /// Commit, and publish the events recorded.
+    Commit(T),
+    /// Roll back: nothing is stored, nothing published.
+    RollBack(T),
 }
 
 /// Delivers committed events to the subscribers of every instance.
@@ -252,13 +187,58 @@ impl EventBus {
         })
     }
 
+    /// A bus that publishes but does not listen, for a command that ingests
+    /// and exits (`tally import`, `tally demo`): on PostgreSQL its events
+    /// reach every serving instance (their `LISTEN`), on SQLite only this
+    /// process's subscribers, which a command has none of. Its own
+    /// subscribers hear nothing on PostgreSQL.
+    #[must_use]
+    pub fn publisher(db: &DatabaseConnection) -> Self {
+        let (sender, _) = broadcast::channel(CAPACITY);
+        Self {
+            sender,
+            backend: db.get_database_backend(),
+            _listener: None,
+        }
+    }
+
+    /// Runs an ingestion: `work` in `txn`, recording the events of what it
+    /// writes, then ends the transaction as `work` decides. [`Decision::Commit`]
+    /// commits and publishes the events with the commit; [`Decision::RollBack`]
+    /// or an error rolls back and publishes nothing.
+    ///
+    /// # Errors
+    /// `work`'s error, or a database error while committing or rolling back
+    /// (then nothing is committed and nothing published).
+    pub async fn write<T, E: From<Error>>(
+        &self,
+        txn: DatabaseTransaction,
+        work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<Decision<T>, E>,
+    ) -> Result<T, E> {
+        let (outcome, events) = collect(work(&txn)).await;
+        match outcome {
+            Ok(Decision::Commit(value)) => {
+                self.commit(txn, events).await?;
+                Ok(value)
+            }
+            Ok(Decision::RollBack(value)) => {
+                txn.rollback().await.map_err(Error::from)?;
+                Ok(value)
+            }
+            Err(error) => {
+                txn.rollback().await.map_err(Error::from)?;
+                Err(error)
+            }
+        }
+    }
+
     /// Commits `txn` and publishes `events` with it: on PostgreSQL as
     /// notifications inside the transaction (delivered at commit), on SQLite
     /// to this process's subscribers after the commit.
     ///
     /// # Errors
     /// A database error; then nothing is committed and nothing published.
-    pub async fn commit(&self, txn: DatabaseTransaction, events: Vec<Event>) -> Result<(), Error> {
+    async fn commit(&self, txn: DatabaseTransaction, events: Vec<Event>) -> Result<(), Error> {
         if self.backend == DbBackend::Postgres {
             notify(&txn, &events).await?;
             txn.commit().await?;
@@ -390,8 +370,6 @@ mod tests {
             source: "hpc".to_owned(),
             resource_kind: "node_type".to_owned(),
             resource_id: 7,
-            user_key: 0,
-            group_key: 0,
             unit: "node_hour".to_owned(),
             scale: 3,
             day: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default(),
@@ -420,12 +398,5 @@ mod tests {
             unreachable!()
         };
         assert!((change.amount() - 12.345).abs() < 1e-9);
-    }
-
-    #[tokio::test]
-    async fn outboxes_collect_only_inside_their_scope() {
-        record(change(1));
-        let ((), events) = collect(async { record(change(2)) }).await;
-        assert_eq!(events, vec![change(2)]);
     }
 }

@@ -28,6 +28,9 @@
 //!   what is committed is always a batch the service accepted whole.
 //! * **Dry run**: every batch runs and is rolled back, so the counts are what
 //!   a real run would report.
+//! * **Subscribers** hear of each committed batch's usage, as they do of a
+//!   batch posted to the REST route ([`EventBus::write`]); on SQLite only
+//!   when the bus is a serving process's.
 //! * A database error stops the import. Batches already committed stay
 //!   committed; running the same import again is harmless (replays are
 //!   `unchanged`).
@@ -45,6 +48,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+use super::events::{Decision, EventBus};
 use super::jobs::{self, JobBatch, JobInput, StateInput, TaskInput};
 use crate::auth::ProjectScope;
 use crate::domain::slurm::{self, LineError, SacctJob, SacctOptions};
@@ -225,7 +229,8 @@ struct Prepared {
     input: JobInput,
 }
 
-/// Imports `text` (sacct output) into the cluster named in `options`.
+/// Imports `text` (sacct output) into the cluster named in `options`,
+/// publishing each committed batch's usage on `bus`.
 ///
 /// # Errors
 /// [`Error::NotFound`] when the cluster, the default project or the default
@@ -233,6 +238,7 @@ struct Prepared {
 /// database error (batches committed before it stay committed).
 pub async fn import_slurm(
     db: &DatabaseConnection,
+    bus: &EventBus,
     text: &str,
     options: &ImportOptions,
 ) -> Result<ImportSummary, Error> {
@@ -319,16 +325,18 @@ pub async fn import_slurm(
     let mut rest = prepared.into_iter().peekable();
     while rest.peek().is_some() {
         let batch: Vec<Prepared> = rest.by_ref().take(options.batch_size).collect();
-        run_batch(db, &cluster.name, batch, options, &mut summary).await?;
+        run_batch(db, bus, &cluster.name, batch, options, &mut summary).await?;
     }
     summary.rejected.sort_by_key(|i| i.line);
     Ok(summary)
 }
 
 /// Sends one batch in its own transaction; on rejection, rolls back, reports
-/// the rejected jobs and sends the rest again.
+/// the rejected jobs and sends the rest again. A committed batch's usage is
+/// published on `bus`.
 async fn run_batch(
     db: &DatabaseConnection,
+    bus: &EventBus,
     cluster: &str,
     batch: Vec<Prepared>,
     options: &ImportOptions,
@@ -342,21 +350,23 @@ async fn run_batch(
         correction: options.correction,
     };
     while !batch.jobs.is_empty() {
-        let txn = db.begin().await?;
-        let report = jobs::ingest(&txn, &ProjectScope::All, &batch).await?;
+        let report = bus
+            .write(db.begin().await?, async |txn| {
+                let report = jobs::ingest(txn, &ProjectScope::All, &batch).await?;
+                Ok::<_, Error>(if report.accepted() && !options.dry_run {
+                    Decision::Commit(report)
+                } else {
+                    Decision::RollBack(report)
+                })
+            })
+            .await?;
         if report.accepted() {
-            if options.dry_run {
-                txn.rollback().await?;
-            } else {
-                txn.commit().await?;
-            }
             summary.inserted += report.inserted;
             summary.updated += report.updated;
             summary.unchanged += report.unchanged;
             summary.batches += 1;
             return Ok(());
         }
-        txn.rollback().await?;
         let mut refused = BTreeSet::new();
         for rejection in &report.rejected {
             if let (Some(line), Some(job)) =

@@ -35,7 +35,7 @@ use sea_orm::{
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::events::{self, Event, EventBus, RecomputationProgress};
+use super::events::{self, Decision, Event, EventBus, RecomputationProgress};
 use super::formulas::FormulaBook;
 use super::jobs::{JobDims, RollupDeltas, compute};
 use crate::entity::{accounting_runs, jobs, node_types, projects, task_parameters, tasks};
@@ -117,12 +117,17 @@ pub async fn enqueue(
 }
 
 /// Claims one run and works on it until it is finished or failed, with the
-/// default [`Limits`]. Returns whether there was a run to work on.
+/// default [`Limits`], publishing its progress and the usage it changes on
+/// `bus`. Returns whether there was a run to work on.
 ///
 /// # Errors
 /// A database error while claiming, or while recording a failure.
-pub async fn run_once(db: &DatabaseConnection, instance_id: &str) -> Result<bool, Error> {
-    run_once_with(db, instance_id, &Limits::default()).await
+pub async fn run_once(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    instance_id: &str,
+) -> Result<bool, Error> {
+    run_once_with(db, bus, instance_id, &Limits::default()).await
 }
 
 /// [`run_once`] with explicit [`Limits`].
@@ -135,37 +140,22 @@ pub async fn run_once(db: &DatabaseConnection, instance_id: &str) -> Result<bool
 /// A database error while claiming, or while recording a failure.
 pub async fn run_once_with(
     db: &DatabaseConnection,
+    bus: &EventBus,
     instance_id: &str,
     limits: &Limits,
-) -> Result<bool, Error> {
-    run_once_publishing(db, instance_id, limits, None).await
-}
-
-/// [`run_once_with`], publishing the run's progress and the usage it changes
-/// on `events` (as the server's worker does).
-///
-/// # Errors
-/// A database error while claiming, or while recording a failure.
-pub async fn run_once_publishing(
-    db: &DatabaseConnection,
-    instance_id: &str,
-    limits: &Limits,
-    events: Option<&EventBus>,
 ) -> Result<bool, Error> {
     let Some(run) = claim(db, instance_id, limits).await? else {
         return Ok(false);
     };
-    if let Some(bus) = events {
-        let claimed = progress(&run, RUNNING, run.tasks_done, run.tasks_total);
-        bus.publish(db, vec![claimed]).await?;
-    }
+    let claimed = progress(&run, RUNNING, run.tasks_done, run.tasks_total);
+    bus.publish(db, vec![claimed]).await?;
     tracing::info!(
         run = run.id,
         project = run.project_id,
         resume_after = run.cursor_task_id,
         "recomputing usage"
     );
-    if let Err(error) = process(db, instance_id, limits, &run, events).await {
+    if let Err(error) = process(db, bus, instance_id, limits, &run).await {
         tracing::warn!(run = run.id, %error, "recomputation failed");
         let now = Utc::now();
         let failed = owned(
@@ -182,9 +172,7 @@ pub async fn run_once_publishing(
         )
         .exec(db)
         .await?;
-        if let Some(bus) = events
-            && failed.rows_affected == 1
-        {
+        if failed.rows_affected == 1 {
             let done = accounting_runs::Entity::find_by_id(run.id)
                 .one(db)
                 .await?
@@ -205,18 +193,6 @@ fn progress(run: &accounting_runs::Model, state: &str, done: i64, total: i64) ->
         tasks_done: done,
         tasks_total: total,
     })
-}
-
-/// Commits `txn` with `collected` events on `events`, or plainly without a bus.
-async fn commit(
-    txn: DatabaseTransaction,
-    events: Option<&EventBus>,
-    collected: Vec<Event>,
-) -> Result<(), Error> {
-    match events {
-        Some(bus) => bus.commit(txn, collected).await,
-        None => Ok(txn.commit().await?),
-    }
 }
 
 /// Begins a transaction. On SQLite it is `IMMEDIATE`: it takes the write lock
@@ -331,86 +307,136 @@ async fn claim(
 /// or [`Limits::max_chunks`] is reached.
 async fn process(
     db: &DatabaseConnection,
+    bus: &EventBus,
     instance_id: &str,
     limits: &Limits,
     run: &accounting_runs::Model,
-    events: Option<&EventBus>,
 ) -> Result<(), Error> {
-    let mut cursor = run.cursor_task_id;
-    let mut done = run.tasks_done;
-    let mut total = run.tasks_total;
+    let mut position = Position {
+        cursor: run.cursor_task_id,
+        done: run.tasks_done,
+        total: run.tasks_total,
+    };
     let mut chunks = 0_u32;
     loop {
         if limits.max_chunks.is_some_and(|max| chunks >= max) {
             return Ok(());
         }
-        let txn = begin(db).await?;
-        let mut select = selection(run)
-            .order_by_asc(tasks::Column::Id)
-            .limit(limits.chunk_size);
-        if let Some(cursor) = cursor {
-            select = select.filter(tasks::Column::Id.gt(cursor));
-        }
-        if txn.get_database_backend() == DbBackend::Postgres {
-            // Ingestion waits for these rows rather than overwrite them mid-chunk.
-            select = select.lock(LockType::Update);
-        }
-        let rows = select.all(&txn).await?;
-        let now = Utc::now();
-        let update = accounting_runs::Entity::update_many()
-            .col_expr(accounting_runs::Column::HeartbeatAt, Expr::value(now))
-            .col_expr(accounting_runs::Column::LastUpdatedAt, Expr::value(now));
-        let Some(last) = rows.last().map(|t| t.id) else {
-            // Done: tasks removed since the count no longer count.
-            let finished = owned(
-                update
-                    .col_expr(accounting_runs::Column::State, Expr::value(FINISHED))
-                    .col_expr(accounting_runs::Column::FinishedAt, Expr::value(now))
-                    .col_expr(accounting_runs::Column::TasksTotal, Expr::value(done)),
-                run.id,
-                instance_id,
-            )
-            .exec(&txn)
+        let step = bus
+            .write(begin(db).await?, async |txn| {
+                chunk(txn, instance_id, limits, run, position).await
+            })
             .await?;
-            let finished_event = if finished.rows_affected == 1 {
-                vec![progress(run, FINISHED, done, done)]
-            } else {
-                Vec::new()
-            };
-            commit(txn, events, finished_event).await?;
-            if finished.rows_affected == 1 {
-                tracing::info!(run = run.id, tasks = done, "recomputation finished");
+        match step {
+            Step::Advanced(next) => position = next,
+            Step::Finished(ours) => {
+                if ours {
+                    tracing::info!(
+                        run = run.id,
+                        tasks = position.done,
+                        "recomputation finished"
+                    );
+                }
+                return Ok(());
             }
-            return Ok(());
-        };
-        let count = i64::try_from(rows.len()).map_err(|e| Error::internal(&e))?;
-        let (recomputed, mut collected) = events::collect(recompute_chunk(&txn, rows, now)).await;
-        recomputed?;
-        done += count;
-        // Tasks ingested since the count may raise the total.
-        total = total.max(done);
-        let advanced = owned(
+            Step::Lost => {
+                tracing::warn!(run = run.id, "lost the claim on a recomputation");
+                return Ok(());
+            }
+        }
+        chunks += 1;
+    }
+}
+
+/// Where a run stands between chunks.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    /// The last task recomputed.
+    cursor: Option<i64>,
+    /// Tasks recomputed.
+    done: i64,
+    /// Tasks the run covers.
+    total: i64,
+}
+
+/// What one chunk's transaction did.
+enum Step {
+    /// Recomputed a chunk; the run goes on from here.
+    Advanced(Position),
+    /// No task was left: the run is finished (`true`), unless another
+    /// instance took it over meanwhile (`false`).
+    Finished(bool),
+    /// Another instance took the run over: the chunk is its to do.
+    Lost,
+}
+
+/// Recomputes the chunk after `at` in `txn`, advancing the run's cursor and
+/// recording its progress; or marks the run finished when no task is left.
+async fn chunk(
+    txn: &DatabaseTransaction,
+    instance_id: &str,
+    limits: &Limits,
+    run: &accounting_runs::Model,
+    at: Position,
+) -> Result<Decision<Step>, Error> {
+    let mut select = selection(run)
+        .order_by_asc(tasks::Column::Id)
+        .limit(limits.chunk_size);
+    if let Some(cursor) = at.cursor {
+        select = select.filter(tasks::Column::Id.gt(cursor));
+    }
+    if txn.get_database_backend() == DbBackend::Postgres {
+        // Ingestion waits for these rows rather than overwrite them mid-chunk.
+        select = select.lock(LockType::Update);
+    }
+    let rows = select.all(txn).await?;
+    let now = Utc::now();
+    let update = accounting_runs::Entity::update_many()
+        .col_expr(accounting_runs::Column::HeartbeatAt, Expr::value(now))
+        .col_expr(accounting_runs::Column::LastUpdatedAt, Expr::value(now));
+    let Some(last) = rows.last().map(|t| t.id) else {
+        // Done: tasks removed since the count no longer count.
+        let finished = owned(
             update
-                .col_expr(accounting_runs::Column::CursorTaskId, Expr::value(last))
-                .col_expr(accounting_runs::Column::TasksDone, Expr::value(done))
-                .col_expr(accounting_runs::Column::TasksTotal, Expr::value(total)),
+                .col_expr(accounting_runs::Column::State, Expr::value(FINISHED))
+                .col_expr(accounting_runs::Column::FinishedAt, Expr::value(now))
+                .col_expr(accounting_runs::Column::TasksTotal, Expr::value(at.done)),
             run.id,
             instance_id,
         )
-        .exec(&txn)
+        .exec(txn)
         .await?;
-        if advanced.rows_affected != 1 {
-            // Another instance took the run over (our heartbeat went stale):
-            // this chunk is its to do.
-            txn.rollback().await?;
-            tracing::warn!(run = run.id, "lost the claim on a recomputation");
-            return Ok(());
+        let ours = finished.rows_affected == 1;
+        if ours {
+            events::record(progress(run, FINISHED, at.done, at.done))?;
         }
-        collected.push(progress(run, RUNNING, done, total));
-        commit(txn, events, collected).await?;
-        cursor = Some(last);
-        chunks += 1;
+        return Ok(Decision::Commit(Step::Finished(ours)));
+    };
+    let count = i64::try_from(rows.len()).map_err(|e| Error::internal(&e))?;
+    recompute_chunk(txn, rows, now).await?;
+    let done = at.done + count;
+    // Tasks ingested since the count may raise the total.
+    let total = at.total.max(done);
+    let advanced = owned(
+        update
+            .col_expr(accounting_runs::Column::CursorTaskId, Expr::value(last))
+            .col_expr(accounting_runs::Column::TasksDone, Expr::value(done))
+            .col_expr(accounting_runs::Column::TasksTotal, Expr::value(total)),
+        run.id,
+        instance_id,
+    )
+    .exec(txn)
+    .await?;
+    if advanced.rows_affected != 1 {
+        // Another instance took the run over (our heartbeat went stale).
+        return Ok(Decision::RollBack(Step::Lost));
     }
+    events::record(progress(run, RUNNING, done, total))?;
+    Ok(Decision::Commit(Step::Advanced(Position {
+        cursor: Some(last),
+        done,
+        total,
+    })))
 }
 
 /// Recomputes the usage of `rows` with the current formulas, updates them and
@@ -508,7 +534,7 @@ impl Worker {
                     // Dropping a run mid-chunk rolls the chunk back; the run
                     // resumes from its cursor once its heartbeat is stale.
                     _ = stopped.changed() => return,
-                    outcome = run_once_publishing(&db, &instance_id, &limits, Some(&events)) => outcome,
+                    outcome = run_once_with(&db, &events, &instance_id, &limits) => outcome,
                 };
                 idle = match outcome {
                     Ok(worked) => !worked,

@@ -95,7 +95,7 @@ impl Deltas {
                 .iter()
                 .chain(&rows)
                 .map(|(key, sums)| (key, sums.as_slice())),
-        );
+        )?;
         for (key, sums) in &lowering {
             let mut update = Query::update();
             update.table(rollup.table);

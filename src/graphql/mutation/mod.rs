@@ -25,7 +25,7 @@ use super::id::GlobalId;
 use super::loader::gql;
 use crate::auth::Principal;
 use crate::error::Error;
-use crate::service::events;
+use crate::service::events::Decision;
 
 /// Every mutation Tally answers.
 #[derive(MergedObject, Default)]
@@ -95,8 +95,8 @@ async fn write<T>(
 }
 
 /// Runs an ingestion in one transaction while collecting the usage events it
-/// causes. When `accepted` says yes, commits and publishes the events with the
-/// commit (`EventBus::commit`); otherwise rolls back, so a batch with any
+/// causes (`EventBus::write`). When `accepted` says yes, commits and publishes
+/// the events with the commit; otherwise rolls back, so a batch with any
 /// rejection changes nothing and publishes nothing.
 async fn ingest<T>(
     ctx: &Context<'_>,
@@ -105,25 +105,19 @@ async fn ingest<T>(
 ) -> async_graphql::Result<T> {
     let request = ctx.request()?;
     let txn = request.db.begin().await.map_err(db_error)?;
-    let (outcome, events) = events::collect(work(&txn)).await;
-    let value = match outcome {
-        Ok(value) => value,
-        Err(error) => {
-            txn.rollback().await.map_err(db_error)?;
-            return Err(gql(error));
-        }
-    };
-    if !accepted(&value) {
-        txn.rollback().await.map_err(db_error)?;
-        return Ok(value);
-    }
     request
         .state
         .events
-        .commit(txn, events)
+        .write(txn, async |txn| {
+            let value = work(txn).await?;
+            Ok(if accepted(&value) {
+                Decision::Commit(value)
+            } else {
+                Decision::RollBack(value)
+            })
+        })
         .await
-        .map_err(gql)?;
-    Ok(value)
+        .map_err(gql)
 }
 
 fn db_error(error: sea_orm::DbErr) -> async_graphql::Error {
