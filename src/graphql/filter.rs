@@ -109,6 +109,16 @@ pub(crate) struct IdFilter {
 }
 
 impl IdFilter {
+    /// "Is one of `ids`": what a list's shortcut argument of ids means.
+    pub(crate) fn one_of(ids: Vec<ID>) -> Self {
+        Self {
+            eq: None,
+            ne: None,
+            one_of: Some(ids),
+            is_set: None,
+        }
+    }
+
     /// The condition on column `name`, which holds ids of `kind` objects.
     pub(crate) fn condition(&self, name: &str, kind: &str) -> async_graphql::Result<Condition> {
         let decode = |id: &ID| {
@@ -166,6 +176,15 @@ pub(crate) struct EnumFilter<T: InputType + Stored> {
 }
 
 impl<T: InputType + Stored> EnumFilter<T> {
+    /// "Is one of `values`": what a list's shortcut argument of values means.
+    pub(crate) fn one_of(values: Vec<T>) -> Self {
+        Self {
+            eq: None,
+            ne: None,
+            one_of: Some(values),
+        }
+    }
+
     /// The condition on column `name`.
     pub(crate) fn condition(&self, name: &str) -> async_graphql::Result<Condition> {
         let mut all = Condition::all();

@@ -207,13 +207,15 @@ macro_rules! list_inputs {
 
         impl $crate::graphql::list::ListFilter for $filter {
             fn condition(&self) -> async_graphql::Result<sea_orm::sea_query::Condition> {
-                #[allow(unused_mut, reason = "a filter may have no own fields")]
-                let mut own = sea_orm::sea_query::Condition::all();
-                $(
-                    if let Some(f) = &self.$field {
-                        own = own.add($crate::graphql::list::FieldFilter::condition(f, $on)?);
-                    }
-                )*
+                let own = sea_orm::sea_query::Condition::all()
+                    $(
+                        .add_option(
+                            self.$field
+                                .as_ref()
+                                .map(|f| $crate::graphql::list::FieldFilter::condition(f, $on))
+                                .transpose()?,
+                        )
+                    )*;
                 $crate::graphql::filter::combine(
                     own,
                     self.and.as_ref(),

@@ -151,12 +151,7 @@ impl Installation {
                 .add(column("period_start").lt(to));
         }
         if let Some(ids) = &definitions {
-            let filter = IdFilter {
-                eq: None,
-                ne: None,
-                one_of: Some(ids.clone()),
-                is_set: None,
-            };
+            let filter = IdFilter::one_of(ids.clone());
             condition =
                 condition.add(filter.condition("metric_definition_id", "MetricDefinition")?);
         }

@@ -129,21 +129,11 @@ impl JobArgs {
                 .add(column("start_time").lt(to));
         }
         if let Some(ids) = &self.sub_projects {
-            let filter = IdFilter {
-                eq: None,
-                ne: None,
-                one_of: Some(ids.clone()),
-                is_set: None,
-            };
+            let filter = IdFilter::one_of(ids.clone());
             all = all.add(filter.condition("sub_project_id", "SubProject")?);
         }
         if let Some(states) = &self.states {
-            let filter = JobStateFilter {
-                eq: None,
-                ne: None,
-                one_of: Some(states.clone()),
-            };
-            all = all.add(filter.condition("state")?);
+            all = all.add(JobStateFilter::one_of(states.clone()).condition("state")?);
         }
         Ok(all)
     }
