@@ -34,6 +34,7 @@ mod migrations;
 mod mutations;
 mod playground;
 mod recompute;
+mod report;
 mod request_limits;
 mod schema;
 mod storage;

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait as _};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
 
 /// HEAppE's roles, numbered as upstream (heappe.md §2).
@@ -258,10 +258,18 @@ impl ProjectScope {
     /// `select` restricted to rows whose `column` (a project id) is in scope.
     #[must_use]
     pub fn apply<E: EntityTrait>(&self, select: Select<E>, column: impl ColumnTrait) -> Select<E> {
+        select.filter(self.condition(column.into_expr()))
+    }
+
+    /// The condition "`column` (a project id) is in scope", for statements
+    /// built with SeaQuery rather than an entity's `Select`. The one place the
+    /// project scope becomes SQL: [`Self::apply`] uses it too.
+    #[must_use]
+    pub fn condition(&self, column: Expr) -> Condition {
         match self {
-            Self::All => select,
-            Self::Only(ids) if ids.is_empty() => select.filter(Expr::val(1).eq(0)),
-            Self::Only(ids) => select.filter(column.is_in(ids.iter().copied())),
+            Self::All => Condition::all(),
+            Self::Only(ids) if ids.is_empty() => Condition::all().add(Expr::val(1).eq(0)),
+            Self::Only(ids) => Condition::all().add(column.is_in(ids.iter().copied())),
         }
     }
 }

@@ -6,4 +6,5 @@ pub mod catalogue;
 pub mod dn;
 pub mod formula;
 pub mod slurm;
+pub mod time_bucket;
 pub mod usage;

@@ -1,23 +1,17 @@
 //! Usage amounts, `totalUsage` at every level, and the analytics roots
-//! `usageSeries` and `usageTotals`, all read from the rollups.
-//!
-//! Daily rollups answer whole UTC days; hourly rollups answer everything else
-//! (hour buckets, other time zones, periods that do not start at midnight UTC).
-//! Buckets are computed in Rust from the rows' hours or days, in the requested
-//! time zone, so the SQL is the same on PostgreSQL and SQLite.
+//! `usageSeries` and `usageTotals`: GraphQL's side of the report engine
+//! ([`crate::service::report`]). This module parses arguments into a
+//! [`report::UsageQuery`], batches `totalUsage` keys into one question per
+//! level, and shapes the engine's rows; it sums nothing itself.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use chrono::{
-    DateTime, Datelike as _, Duration, NaiveDate, NaiveDateTime, TimeZone as _, Timelike as _, Utc,
-};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
-use sea_orm::ConnectionTrait as _;
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait as _, Query, SelectStatement};
 
 use super::context::ContextExt as _;
 use super::hpc::scope;
@@ -25,8 +19,8 @@ use super::id::GlobalId;
 use super::limits::{rows_cost, split_rows};
 use super::loader::{Db, gql};
 use super::object::Project;
-use crate::auth::ProjectScope;
 use crate::error::Error;
+use crate::service::report::{self, Dimension, ResourceKind, Source, Span};
 
 /// The most points one `usageSeries` call returns.
 pub(crate) const MAX_POINTS: usize = 10_000;
@@ -98,20 +92,10 @@ pub(crate) struct UsageAmount {
 }
 
 impl UsageAmount {
-    /// The amount `quantity / 10^scale` of `unit`.
-    pub(crate) fn from_scaled(
-        source: &str,
-        unit: &str,
-        quantity: i128,
-        scale: u32,
-        records: i64,
-    ) -> Self {
-        Self::of(
-            source,
-            unit,
-            Decimal::try_from_i128_with_scale(quantity, scale).unwrap_or(Decimal::MAX),
-            records,
-        )
+    /// `milli` thousandths of `unit` (an HPC task's usage).
+    pub(crate) fn milli(source: &str, unit: &str, milli: i64, records: i64) -> Self {
+        // Scale 3 is within rust_decimal's 28: this cannot fail.
+        Self::of(source, unit, Decimal::new(milli, 3), records)
     }
 
     fn of(source: &str, unit: &str, amount: Decimal, records: i64) -> Self {
@@ -163,6 +147,61 @@ impl Level {
             _ => 0,
         }
     }
+
+    /// The engine's question for the objects `ids` of this level (reached
+    /// through the projects `contexts`, when any) over `span`.
+    fn query(self, ids: &[i64], contexts: &[i64], span: Option<Span>) -> report::UsageQuery {
+        let resources = |kind: ResourceKind| Some(ids.iter().map(|id| (kind, *id)).collect());
+        let mut filter = report::Filter::default();
+        let dimension = match self {
+            Self::Project => {
+                filter.projects = Some(ids.to_vec());
+                Dimension::Project
+            }
+            Self::Cluster(_) => {
+                filter.clusters = Some(ids.to_vec());
+                Dimension::Cluster
+            }
+            Self::Job => {
+                filter.jobs = Some(ids.to_vec());
+                Dimension::Job
+            }
+            Self::NodeType(_) => {
+                filter.resources = resources(ResourceKind::NodeType);
+                Dimension::Resource
+            }
+            Self::Bucket => {
+                filter.resources = resources(ResourceKind::Bucket);
+                Dimension::Resource
+            }
+            Self::Installation => {
+                filter.resources = resources(ResourceKind::Installation);
+                Dimension::Resource
+            }
+            Self::Site(_) => {
+                filter.resources = resources(ResourceKind::Site);
+                Dimension::Resource
+            }
+        };
+        let mut group_by = vec![dimension, Dimension::Source];
+        if !contexts.is_empty() {
+            filter.projects = Some(contexts.to_vec());
+            group_by.push(Dimension::Project);
+        }
+        report::UsageQuery::totals(span, filter, group_by)
+    }
+
+    /// The object a row of [`Self::query`] is about.
+    fn object(self, group: &report::Group) -> Option<i64> {
+        match self {
+            Self::Project => group.project,
+            Self::Cluster(_) => group.cluster,
+            Self::Job => group.job,
+            Self::NodeType(_) | Self::Bucket | Self::Installation | Self::Site(_) => {
+                group.resource.map(|(_, id)| id)
+            }
+        }
+    }
 }
 
 /// The usage of one object over a period.
@@ -171,142 +210,6 @@ pub(crate) struct UsageKey {
     level: Level,
     id: i64,
     period: Period,
-}
-
-/// One summed row: the object, its project context, source, unit, scale,
-/// quantity, records.
-type SumRow = (i64, i64, String, String, u32, i128, i64);
-
-fn scope_condition(scope: &ProjectScope, column: Expr) -> Condition {
-    match scope {
-        ProjectScope::All => Condition::all(),
-        ProjectScope::Only(ids) if ids.is_empty() => Condition::all().add(Expr::val(1).eq(0)),
-        ProjectScope::Only(ids) => Condition::all().add(column.is_in(ids.iter().copied())),
-    }
-}
-
-fn col(name: &str) -> Expr {
-    Expr::col(Alias::new(name))
-}
-
-fn sum(name: &str) -> Expr {
-    // CAST keeps the sum an integer on PostgreSQL (SUM(bigint) is numeric).
-    Expr::cust(format!("CAST(SUM(\"{name}\") AS BIGINT)"))
-}
-
-impl Db {
-    async fn sums(&self, select: &SelectStatement) -> Result<Vec<SumRow>, Error> {
-        let mut out = Vec::new();
-        for row in self.db.query_all(select).await? {
-            let scale: i32 = row.try_get("", "scale")?;
-            let quantity: i64 = row.try_get("", "quantity")?;
-            out.push((
-                row.try_get("", "k")?,
-                row.try_get("", "c")?,
-                row.try_get("", "source")?,
-                row.try_get("", "unit")?,
-                u32::try_from(scale).unwrap_or(0),
-                i128::from(quantity),
-                row.try_get("", "records")?,
-            ));
-        }
-        Ok(out)
-    }
-
-    fn usage_select(
-        &self,
-        level: Level,
-        ids: &[i64],
-        contexts: &[i64],
-        period: Period,
-    ) -> SelectStatement {
-        // The project the object was reached through, when it was.
-        let context = |select: &mut SelectStatement| {
-            if contexts.is_empty() {
-                select.expr_as(Expr::val(0_i64), "c");
-            } else {
-                select
-                    .expr_as(col("project_id"), "c")
-                    .and_where(col("project_id").is_in(contexts.iter().copied()))
-                    .group_by_col(Alias::new("project_id"));
-            }
-        };
-        let days = |select: &mut SelectStatement, column: &str| {
-            if period != Period::everything() {
-                select
-                    .and_where(col(column).gte(period.from))
-                    .and_where(col(column).lte(period.to));
-            }
-        };
-        let mut select = Query::select();
-        match level {
-            Level::Project
-            | Level::NodeType(_)
-            | Level::Bucket
-            | Level::Installation
-            | Level::Site(_) => {
-                let (key, kind) = match level {
-                    Level::Project => ("project_id", None),
-                    Level::NodeType(_) => ("resource_id", Some("node_type")),
-                    Level::Installation => ("resource_id", Some("installation")),
-                    Level::Site(_) => ("resource_id", Some("site")),
-                    _ => ("resource_id", Some("bucket")),
-                };
-                select
-                    .from(Alias::new("usage_daily"))
-                    .expr_as(col(key), "k")
-                    .column(Alias::new("source"))
-                    .column(Alias::new("unit"))
-                    .expr_as(Expr::cust("CAST(scale AS INTEGER)"), "scale")
-                    .expr_as(sum("quantity"), "quantity")
-                    .expr_as(sum("record_count"), "records")
-                    .and_where(col(key).is_in(ids.iter().copied()))
-                    .cond_where(scope_condition(&self.scope, col("project_id")))
-                    .group_by_col(Alias::new(key))
-                    .group_by_col(Alias::new("source"))
-                    .group_by_col(Alias::new("unit"))
-                    .group_by_col(Alias::new("scale"));
-                if let Some(kind) = kind {
-                    select.and_where(col("resource_kind").eq(kind));
-                }
-                context(&mut select);
-                days(&mut select, "day");
-            }
-            Level::Cluster(_) => {
-                select
-                    .from(Alias::new("hpc_usage_daily"))
-                    .expr_as(col("cluster_id"), "k")
-                    .expr_as(Expr::val("hpc"), "source")
-                    .column(Alias::new("unit"))
-                    .expr_as(Expr::val(3), "scale")
-                    .expr_as(sum("usage_milli"), "quantity")
-                    .expr_as(sum("task_count"), "records")
-                    .and_where(col("cluster_id").is_in(ids.iter().copied()))
-                    .cond_where(scope_condition(&self.scope, col("project_id")))
-                    .group_by_col(Alias::new("cluster_id"))
-                    .group_by_col(Alias::new("unit"));
-                context(&mut select);
-                days(&mut select, "day");
-            }
-            Level::Job => {
-                select
-                    .from(Alias::new("tasks"))
-                    .expr_as(col("job_id"), "k")
-                    .expr_as(Expr::val("hpc"), "source")
-                    .expr_as(col("usage_unit"), "unit")
-                    .expr_as(Expr::val(3), "scale")
-                    .expr_as(sum("usage_milli"), "quantity")
-                    .expr_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "records")
-                    .and_where(col("job_id").is_in(ids.iter().copied()))
-                    .and_where(col("usage_status").eq("computed"))
-                    .cond_where(scope_condition(&self.scope, col("project_id")))
-                    .group_by_col(Alias::new("job_id"))
-                    .group_by_col(Alias::new("usage_unit"));
-                context(&mut select);
-            }
-        }
-        select
-    }
 }
 
 impl Loader<UsageKey> for Db {
@@ -332,29 +235,42 @@ impl Loader<UsageKey> for Db {
                 .map(|k| k.level.context())
                 .filter(|c| *c != 0)
                 .collect();
-            let select = self.usage_select(level, &ids, &contexts, period);
-            type Group = (i64, i64, String, String);
-            let mut per: BTreeMap<Group, (Decimal, i64)> = BTreeMap::new();
-            for (k, c, source, unit, scale, quantity, records) in
-                self.sums(&select).await.map_err(gql)?
+            let span = if period == Period::everything() {
+                None
+            } else {
+                Some(Span::days(period.from, period.to).map_err(gql)?)
+            };
+            let query = level.query(&ids, &contexts, span);
+            // Rows come ordered by object, source and unit.
+            let mut per: HashMap<(i64, i64), Vec<UsageAmount>> = HashMap::new();
+            for row in report::usage(&self.db, &self.scope, &query)
+                .await
+                .map_err(gql)?
             {
-                let amount = Decimal::try_from_i128_with_scale(quantity, scale)
-                    .map_err(|_| gql(Error::internal(&"usage sum out of range")))?;
-                let entry = per.entry((k, c, source, unit)).or_default();
-                entry.0 += amount;
-                entry.1 += records;
+                let Some(object) = level.object(&row.group) else {
+                    continue;
+                };
+                let source = row.group.source.map_or("", Source::as_str);
+                let context = if contexts.is_empty() {
+                    0
+                } else {
+                    row.group.project.unwrap_or(0)
+                };
+                per.entry((object, context))
+                    .or_default()
+                    .push(UsageAmount::of(
+                        source,
+                        &row.group.unit,
+                        row.amount,
+                        row.records,
+                    ));
             }
             for key in wanted {
-                let (id, c) = (key.id, key.level.context());
-                answer.insert(
-                    key.clone(),
-                    per.range((id, c, String::new(), String::new())..)
-                        .take_while(|((k, kc, _, _), _)| *k == id && *kc == c)
-                        .map(|((_, _, source, unit), (amount, records))| {
-                            UsageAmount::of(source, unit, *amount, *records)
-                        })
-                        .collect(),
-                );
+                let amounts = per
+                    .get(&(key.id, key.level.context()))
+                    .cloned()
+                    .unwrap_or_default();
+                answer.insert(key.clone(), amounts);
             }
         }
         Ok(answer)
@@ -391,13 +307,13 @@ pub(crate) enum UsageSource {
     Storage,
 }
 
-impl UsageSource {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Hpc => "hpc",
-            Self::Cloud => "cloud",
-            Self::Eosc => "eosc",
-            Self::Storage => "storage",
+impl From<UsageSource> for Source {
+    fn from(source: UsageSource) -> Self {
+        match source {
+            UsageSource::Hpc => Self::Hpc,
+            UsageSource::Cloud => Self::Cloud,
+            UsageSource::Eosc => Self::Eosc,
+            UsageSource::Storage => Self::Storage,
         }
     }
 }
@@ -417,6 +333,18 @@ pub(crate) enum UsageDimension {
     Group,
 }
 
+impl From<UsageDimension> for Dimension {
+    fn from(dimension: UsageDimension) -> Self {
+        match dimension {
+            UsageDimension::Project => Self::Project,
+            UsageDimension::Source => Self::Source,
+            UsageDimension::Resource => Self::Resource,
+            UsageDimension::User => Self::User,
+            UsageDimension::Group => Self::Group,
+        }
+    }
+}
+
 /// A time bucket of a series.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum TimeBucket {
@@ -432,16 +360,22 @@ pub(crate) enum TimeBucket {
     Year,
 }
 
+impl From<TimeBucket> for report::TimeBucket {
+    fn from(bucket: TimeBucket) -> Self {
+        match bucket {
+            TimeBucket::Hour => Self::Hour,
+            TimeBucket::Day => Self::Day,
+            TimeBucket::Week => Self::Week,
+            TimeBucket::Month => Self::Month,
+            TimeBucket::Year => Self::Year,
+        }
+    }
+}
+
 impl TimeBucket {
     /// About how long one bucket is, in hours (for cost estimates).
-    const fn hours(self) -> i64 {
-        match self {
-            Self::Hour => 1,
-            Self::Day => 24,
-            Self::Week => 24 * 7,
-            Self::Month => 24 * 28,
-            Self::Year => 24 * 365,
-        }
+    fn hours(self) -> i64 {
+        report::TimeBucket::from(self).hours().unwrap_or(1)
     }
 }
 
@@ -483,11 +417,12 @@ pub(crate) struct UsageFilter {
     to: DateTime<Utc>,
 }
 
-const RESOURCE_KINDS: &[(&str, &str)] = &[
-    ("NodeType", "node_type"),
-    ("Site", "site"),
-    ("Installation", "installation"),
-    ("Bucket", "bucket"),
+/// The GraphQL type name of each resource kind.
+const RESOURCE_KINDS: &[(&str, ResourceKind)] = &[
+    ("NodeType", ResourceKind::NodeType),
+    ("Site", ResourceKind::Site),
+    ("Installation", ResourceKind::Installation),
+    ("Bucket", ResourceKind::Bucket),
 ];
 
 fn ids_of(ids: &[ID], kind: &str, field: &str) -> async_graphql::Result<Vec<i64>> {
@@ -510,56 +445,72 @@ fn ids_of(ids: &[ID], kind: &str, field: &str) -> async_graphql::Result<Vec<i64>
 }
 
 impl UsageFilter {
-    fn condition(&self, scope: &ProjectScope) -> async_graphql::Result<Condition> {
+    /// The period `[from, to)`.
+    fn span(&self) -> async_graphql::Result<Span> {
         if self.to <= self.from {
             return Err(gql(Error::BadRequest(
                 "filter.to must be after filter.from".to_owned(),
             )));
         }
-        let mut all = scope_condition(scope, col("project_id"));
-        if let Some(ids) = &self.projects {
-            all = all.add(col("project_id").is_in(ids_of(ids, "Project", "projects")?));
-        }
-        if let Some(sources) = &self.sources {
-            all = all.add(col("source").is_in(sources.iter().map(|s| s.as_str())));
-        }
-        if let Some(ids) = &self.resources {
-            let mut any = Condition::any();
-            for id in ids {
-                let decoded = GlobalId::decode(id)
-                    .and_then(|g| {
-                        RESOURCE_KINDS
-                            .iter()
-                            .find(|(name, _)| *name == g.kind)
-                            .map(|(_, kind)| (*kind, g.id))
+        Span::new(self.from, self.to).map_err(gql)
+    }
+
+    /// The engine's filter.
+    fn filter(&self) -> async_graphql::Result<report::Filter> {
+        let resources = match &self.resources {
+            None => None,
+            Some(ids) => {
+                if ids.len() > super::filter::MAX_IN {
+                    return Err(gql(Error::LimitExceeded(format!(
+                        "filter.resources holds more than {} ids",
+                        super::filter::MAX_IN
+                    ))));
+                }
+                let decoded: async_graphql::Result<Vec<(ResourceKind, i64)>> = ids
+                    .iter()
+                    .map(|id| {
+                        GlobalId::decode(id)
+                            .and_then(|g| {
+                                RESOURCE_KINDS
+                                    .iter()
+                                    .find(|(name, _)| *name == g.kind)
+                                    .map(|(_, kind)| (*kind, g.id))
+                            })
+                            .ok_or_else(|| {
+                                gql(Error::BadRequest(format!(
+                                    "filter.resources: {:?} is not the id of a node type, site, installation or bucket",
+                                    id.as_str()
+                                )))
+                            })
                     })
-                    .ok_or_else(|| {
-                        gql(Error::BadRequest(format!(
-                            "filter.resources: {:?} is not the id of a node type, site, installation or bucket",
-                            id.as_str()
-                        )))
-                    })?;
-                any = any.add(
-                    Condition::all()
-                        .add(col("resource_kind").eq(decoded.0))
-                        .add(col("resource_id").eq(decoded.1)),
-                );
+                    .collect();
+                Some(decoded?)
             }
-            if ids.is_empty() {
-                any = any.add(Expr::val(1).eq(0));
-            }
-            all = all.add(any);
-        }
-        if let Some(ids) = &self.users {
-            all = all.add(col("user_key").is_in(ids_of(ids, "User", "users")?));
-        }
-        if let Some(ids) = &self.groups {
-            all = all.add(col("group_key").is_in(ids_of(ids, "Group", "groups")?));
-        }
-        if let Some(units) = &self.units {
-            all = all.add(col("unit").is_in(units.iter().cloned()));
-        }
-        Ok(all)
+        };
+        Ok(report::Filter {
+            projects: self
+                .projects
+                .as_deref()
+                .map(|ids| ids_of(ids, "Project", "projects"))
+                .transpose()?,
+            sources: self
+                .sources
+                .as_ref()
+                .map(|sources| sources.iter().copied().map(Source::from).collect()),
+            resources,
+            users: self
+                .users
+                .as_deref()
+                .map(|ids| ids_of(ids, "User", "users"))
+                .transpose()?,
+            groups: self
+                .groups
+                .as_deref()
+                .map(|ids| ids_of(ids, "Group", "groups"))
+                .transpose()?,
+            units: self.units.clone(),
+            ..report::Filter::default()
+        })
     }
 }
 
@@ -572,20 +523,9 @@ pub(crate) struct UsageResource {
     id: ID,
 }
 
-/// The dimensions of one series or total; a dimension not grouped by is null.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-struct Dims {
-    project: Option<i64>,
-    source: Option<String>,
-    resource: Option<(String, i64)>,
-    user: Option<i64>,
-    group: Option<i64>,
-    unit: String,
-}
-
 /// What a series or total is about.
 #[derive(Clone, Debug)]
-pub(crate) struct UsageGroup(Dims);
+pub(crate) struct UsageGroup(report::Group);
 
 /// What a series or total is about; a dimension not grouped by is null.
 #[Object]
@@ -607,19 +547,19 @@ impl UsageGroup {
 
     /// The source, when grouped by source.
     async fn source(&self) -> Option<&str> {
-        self.0.source.as_deref()
+        self.0.source.map(Source::as_str)
     }
 
     /// The resource, when grouped by resource.
     async fn resource(&self) -> Option<UsageResource> {
-        self.0.resource.as_ref().map(|(kind, id)| {
+        self.0.resource.map(|(kind, id)| {
             let name = RESOURCE_KINDS
                 .iter()
-                .find(|(_, k)| k == kind)
+                .find(|(_, k)| *k == kind)
                 .map_or("Resource", |(name, _)| name);
             UsageResource {
                 kind: name.to_owned(),
-                id: GlobalId::encode(name, *id),
+                id: GlobalId::encode(name, id),
             }
         })
     }
@@ -679,170 +619,11 @@ pub(crate) struct UsageTotal {
     amount: UsageAmount,
 }
 
-/// A bucket's start in `tz` for the local time of `instant`.
-fn bucket_start(instant: DateTime<Utc>, bucket: TimeBucket, tz: Tz) -> DateTime<Utc> {
-    let local = instant.with_timezone(&tz).naive_local();
-    let date = local.date();
-    let truncated: NaiveDateTime = match bucket {
-        TimeBucket::Hour => {
-            return instant
-                - Duration::seconds(i64::from(instant.minute() * 60 + instant.second()))
-                - Duration::nanoseconds(i64::from(instant.nanosecond()));
-        }
-        TimeBucket::Day => date.into(),
-        TimeBucket::Week => {
-            (date - Duration::days(i64::from(date.weekday().num_days_from_monday()))).into()
-        }
-        TimeBucket::Month => date.with_day(1).unwrap_or(date).into(),
-        TimeBucket::Year => date.with_ordinal(1).unwrap_or(date).into(),
-    };
-    local_to_utc(truncated, tz)
-}
-
-fn local_to_utc(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
-    // A local midnight skipped by a DST change starts at the first instant after it.
-    let mut probe = local;
-    for _ in 0..4 {
-        if let Some(t) = tz.from_local_datetime(&probe).earliest() {
-            return t.with_timezone(&Utc);
-        }
-        probe += Duration::hours(1);
-    }
-    local.and_utc()
-}
-
-fn next_bucket(start: DateTime<Utc>, bucket: TimeBucket, tz: Tz) -> DateTime<Utc> {
-    let local = start.with_timezone(&tz).naive_local();
-    let date = local.date();
-    let next: NaiveDateTime = match bucket {
-        TimeBucket::Hour => return start + Duration::hours(1),
-        TimeBucket::Day => (date + Duration::days(1)).into(),
-        TimeBucket::Week => (date + Duration::days(7)).into(),
-        TimeBucket::Month => date
-            .checked_add_months(chrono::Months::new(1))
-            .unwrap_or(NaiveDate::MAX)
-            .into(),
-        TimeBucket::Year => date
-            .checked_add_months(chrono::Months::new(12))
-            .unwrap_or(NaiveDate::MAX)
-            .into(),
-    };
-    local_to_utc(next, tz)
-}
-
-/// The grouped, summed rows of the rollups over the filter.
-async fn grouped_rows(
-    ctx: &Context<'_>,
-    filter: &UsageFilter,
-    group_by: &[UsageDimension],
-    hourly: bool,
-) -> async_graphql::Result<Vec<(Dims, DateTime<Utc>, Decimal, i64)>> {
-    let scope = scope(ctx)?;
-    let db = &ctx.request()?.db;
-    let (table, time) = if hourly {
-        ("usage_hourly", "hour")
-    } else {
-        ("usage_daily", "day")
-    };
-    let mut select = Query::select();
-    select
-        .from(Alias::new(table))
-        .cond_where(filter.condition(&scope)?);
-    if hourly {
-        select
-            .and_where(col("hour").gte(filter.from))
-            .and_where(col("hour").lt(filter.to));
-    } else {
-        select
-            .and_where(col("day").gte(filter.from.date_naive()))
-            .and_where(col("day").lt(filter.to.date_naive()));
-    }
-    let dims: Vec<&str> = group_by
-        .iter()
-        .flat_map(|d| match d {
-            UsageDimension::Project => vec!["project_id"],
-            UsageDimension::Source => vec!["source"],
-            UsageDimension::Resource => vec!["resource_kind", "resource_id"],
-            UsageDimension::User => vec!["user_key"],
-            UsageDimension::Group => vec!["group_key"],
-        })
-        .chain(["unit", "scale", time])
-        .collect();
-    for dim in &dims {
-        select
-            .column(Alias::new(*dim))
-            .group_by_col(Alias::new(*dim));
-    }
-    select
-        .expr_as(sum("quantity"), "quantity")
-        .expr_as(sum("record_count"), "records");
-    let rows = db.query_all(&select).await.map_err(|e| gql(e.into()))?;
-    let mut out = Vec::with_capacity(rows.len());
-    let read = |row: &sea_orm::QueryResult| -> Result<_, sea_orm::DbErr> {
-        let has = |d: UsageDimension| group_by.contains(&d);
-        let dims = Dims {
-            project: if has(UsageDimension::Project) {
-                Some(row.try_get("", "project_id")?)
-            } else {
-                None
-            },
-            source: if has(UsageDimension::Source) {
-                Some(row.try_get("", "source")?)
-            } else {
-                None
-            },
-            resource: if has(UsageDimension::Resource) {
-                Some((
-                    row.try_get("", "resource_kind")?,
-                    row.try_get("", "resource_id")?,
-                ))
-            } else {
-                None
-            },
-            user: if has(UsageDimension::User) {
-                Some(row.try_get("", "user_key")?)
-            } else {
-                None
-            },
-            group: if has(UsageDimension::Group) {
-                Some(row.try_get("", "group_key")?)
-            } else {
-                None
-            },
-            unit: row.try_get("", "unit")?,
-        };
-        let at: DateTime<Utc> = if hourly {
-            row.try_get("", "hour")?
-        } else {
-            let day: NaiveDate = row.try_get("", "day")?;
-            day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
-        };
-        let scale: i16 = row.try_get("", "scale")?;
-        let quantity: i64 = row.try_get("", "quantity")?;
-        let records: i64 = row.try_get("", "records")?;
-        Ok((dims, at, scale, quantity, records))
-    };
-    for row in &rows {
-        let (dims, at, scale, quantity, records) = read(row).map_err(|e| gql(e.into()))?;
-        let amount = Decimal::try_from_i128_with_scale(
-            i128::from(quantity),
-            u32::try_from(scale).unwrap_or(0),
-        )
-        .map_err(|_| gql(Error::internal(&"usage sum out of range")))?;
-        out.push((dims, at, amount, records));
-    }
-    Ok(out)
-}
-
-fn is_midnight(t: DateTime<Utc>) -> bool {
-    t.num_seconds_from_midnight() == 0 && t.nanosecond() == 0
-}
-
-fn group_by_unique(group_by: Option<Vec<UsageDimension>>) -> Vec<UsageDimension> {
+fn group_by_unique(group_by: Option<Vec<UsageDimension>>) -> Vec<Dimension> {
     let mut dims = group_by.unwrap_or_default();
     dims.sort_by_key(|d| *d as u8);
     dims.dedup();
-    dims
+    dims.into_iter().map(Dimension::from).collect()
 }
 
 /// The analytics roots.
@@ -882,36 +663,27 @@ impl UsageQuery {
                 )))
             })?,
         };
-        let group_by = group_by_unique(group_by);
-        if filter.to <= filter.from {
-            return Err(gql(Error::BadRequest(
-                "filter.to must be after filter.from".to_owned(),
-            )));
-        }
-        // The buckets of the period.
-        let mut starts = Vec::new();
-        let mut at = bucket_start(filter.from, bucket, tz);
-        while at < filter.to {
-            if starts.len() == MAX_POINTS {
-                return Err(gql(Error::LimitExceeded(format!(
-                    "the period holds more than {MAX_POINTS} {bucket:?} buckets; use a larger bucket or a shorter period"
-                ))));
+        let span = filter.span()?;
+        let bucket = report::TimeBucket::from(bucket);
+        let starts = report::buckets(span, bucket, tz, MAX_POINTS).map_err(gql)?;
+        let query = report::UsageQuery {
+            span: Some(span),
+            bucket,
+            time_zone: tz,
+            filter: filter.filter()?,
+            group_by: group_by_unique(group_by),
+        };
+        let rows = report::usage(&ctx.request()?.db, &scope(ctx)?, &query)
+            .await
+            .map_err(gql)?;
+        let mut series: BTreeMap<report::Group, BTreeMap<DateTime<Utc>, Decimal>> = BTreeMap::new();
+        for row in rows {
+            if let Some(start) = row.bucket {
+                series
+                    .entry(row.group)
+                    .or_default()
+                    .insert(start, row.amount);
             }
-            starts.push(at);
-            at = next_bucket(at, bucket, tz);
-        }
-        let hourly = bucket == TimeBucket::Hour
-            || tz != Tz::UTC
-            || !is_midnight(filter.from)
-            || !is_midnight(filter.to);
-        let rows = grouped_rows(ctx, &filter, &group_by, hourly).await?;
-        let mut series: BTreeMap<Dims, BTreeMap<DateTime<Utc>, Decimal>> = BTreeMap::new();
-        for (dims, at, amount, _) in rows {
-            *series
-                .entry(dims)
-                .or_default()
-                .entry(bucket_start(at, bucket, tz))
-                .or_default() += amount;
         }
         if series.len().saturating_mul(starts.len()) > MAX_POINTS {
             return Err(gql(Error::LimitExceeded(format!(
@@ -922,7 +694,7 @@ impl UsageQuery {
         }
         Ok(series
             .into_iter()
-            .map(|(dims, values)| {
+            .map(|(group, values)| {
                 let points = starts
                     .iter()
                     .map(|start| {
@@ -930,15 +702,15 @@ impl UsageQuery {
                         let exact = amount.normalize().to_string();
                         UsagePoint {
                             bucket_start: *start,
-                            bucket_end: next_bucket(*start, bucket, tz),
-                            unit: dims.unit.clone(),
+                            bucket_end: bucket.next(*start, tz).unwrap_or(span.to()),
+                            unit: group.unit.clone(),
                             value: exact.parse().unwrap_or(f64::NAN),
                             exact,
                         }
                     })
                     .collect();
                 UsageSeries {
-                    group: UsageGroup(dims),
+                    group: UsageGroup(group),
                     points,
                 }
             })
@@ -960,25 +732,24 @@ impl UsageQuery {
             Vec<UsageDimension>,
         >,
     ) -> async_graphql::Result<Vec<UsageTotal>> {
-        let group_by = group_by_unique(group_by);
-        let hourly = !is_midnight(filter.from) || !is_midnight(filter.to);
-        let rows = grouped_rows(ctx, &filter, &group_by, hourly).await?;
-        let mut totals: BTreeMap<Dims, (Decimal, i64)> = BTreeMap::new();
-        for (dims, _, amount, records) in rows {
-            let entry = totals.entry(dims).or_default();
-            entry.0 += amount;
-            entry.1 += records;
-        }
-        Ok(totals
+        let query = report::UsageQuery::totals(
+            Some(filter.span()?),
+            filter.filter()?,
+            group_by_unique(group_by),
+        );
+        let rows = report::usage(&ctx.request()?.db, &scope(ctx)?, &query)
+            .await
+            .map_err(gql)?;
+        Ok(rows
             .into_iter()
-            .map(|(dims, (amount, records))| UsageTotal {
+            .map(|row| UsageTotal {
                 amount: UsageAmount::of(
-                    dims.source.as_deref().unwrap_or("all"),
-                    &dims.unit,
-                    amount,
-                    records,
+                    row.group.source.map_or("all", Source::as_str),
+                    &row.group.unit,
+                    row.amount,
+                    row.records,
                 ),
-                group: UsageGroup(dims),
+                group: UsageGroup(row.group),
             })
             .collect())
     }
@@ -988,44 +759,9 @@ impl UsageQuery {
 mod tests {
     use super::*;
 
-    fn t(s: &str) -> DateTime<Utc> {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn buckets_follow_the_time_zone_and_the_calendar() {
-        let prague: Tz = "Europe/Prague".parse().unwrap();
-        assert_eq!(
-            bucket_start(t("2026-03-01T23:30:00Z"), TimeBucket::Day, prague),
-            t("2026-03-01T23:00:00Z")
-        );
-        assert_eq!(
-            bucket_start(t("2026-03-04T10:00:00Z"), TimeBucket::Week, Tz::UTC),
-            t("2026-03-02T00:00:00Z")
-        );
-        assert_eq!(
-            bucket_start(t("2026-03-04T10:15:00Z"), TimeBucket::Hour, prague),
-            t("2026-03-04T10:00:00Z")
-        );
-        assert_eq!(
-            next_bucket(t("2026-01-01T00:00:00Z"), TimeBucket::Month, Tz::UTC),
-            t("2026-02-01T00:00:00Z")
-        );
-        // A DST day in Prague has 23 hours.
-        let day = bucket_start(t("2026-03-29T12:00:00Z"), TimeBucket::Day, prague);
-        assert_eq!(
-            next_bucket(day, TimeBucket::Day, prague) - day,
-            Duration::hours(23)
-        );
-        assert_eq!(
-            next_bucket(t("2026-01-01T00:00:00Z"), TimeBucket::Year, Tz::UTC),
-            t("2027-01-01T00:00:00Z")
-        );
-    }
-
     #[test]
     fn amounts_are_exact() {
-        let amount = UsageAmount::from_scaled("hpc", "core_hour", 1500, 3, 2);
+        let amount = UsageAmount::milli("hpc", "core_hour", 1500, 2);
         assert_eq!(amount.exact, "1.5");
         assert!((amount.value - 1.5).abs() < f64::EPSILON);
     }

@@ -75,10 +75,35 @@ pub struct UsageQuery {
     project: Option<String>,
 }
 
+/// The body of `GET /api/v1/usage`; field order is the wire order.
+#[derive(Debug, serde::Serialize)]
+pub struct UsageReport {
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    usage: Vec<UsageLine>,
+}
+
+/// One project's usage from one source in one unit.
+#[derive(Debug, serde::Serialize)]
+pub struct UsageLine {
+    /// The project's accounting string.
+    project: Option<String>,
+    source: &'static str,
+    unit: String,
+    /// Exact decimal text.
+    quantity: String,
+    records: i64,
+}
+
 /// `GET /api/v1/usage?from=&to=[&project=]`: usage per project, source and
 /// unit over the days `from..=to`, of the projects the caller may see.
-pub async fn usage(State(state): State<AppState>, parts: Parts) -> Result<Json<Value>, Error> {
+pub async fn usage(
+    State(state): State<AppState>,
+    parts: Parts,
+) -> Result<Json<UsageReport>, Error> {
     use axum::extract::Query;
+
+    use crate::service::report::{self, Dimension, Filter, Span};
     let Query(query) = Query::<UsageQuery>::try_from_uri(&parts.uri).map_err(|e| {
         Error::BadRequest(format!(
             "expected from=YYYY-MM-DD&to=YYYY-MM-DD[&project=…]: {e}"
@@ -87,6 +112,7 @@ pub async fn usage(State(state): State<AppState>, parts: Parts) -> Result<Json<V
     if query.to < query.from {
         return Err(Error::BadRequest("to is before from".to_owned()));
     }
+    let span = Span::days(query.from, query.to)?;
     let caller = state
         .auth
         .bearer(&state.db, &parts.headers)
@@ -101,25 +127,34 @@ pub async fn usage(State(state): State<AppState>, parts: Parts) -> Result<Json<V
         ),
         None => None,
     };
-    let totals = crate::service::usage::totals(
+    let filter = Filter {
+        projects: project.map(|p| vec![p.id]),
+        ..Filter::default()
+    };
+    let rows = report::usage(
         &state.db,
         &scope,
-        project.as_ref().map(|p| p.id),
-        query.from,
-        query.to,
+        &report::UsageQuery::totals(
+            Some(span),
+            filter,
+            vec![Dimension::Project, Dimension::Source],
+        ),
     )
     .await?;
-    let ids: Vec<i64> = totals.iter().map(|t| t.project_id).collect();
+    let ids: Vec<i64> = rows.iter().filter_map(|r| r.group.project).collect();
     let names = crate::service::projects::accounting_strings(&state.db, &ids).await?;
-    Ok(Json(json!({
-        "from": query.from,
-        "to": query.to,
-        "usage": totals.iter().map(|t| json!({
-            "project": names.get(&t.project_id),
-            "source": t.source,
-            "unit": t.unit,
-            "quantity": t.quantity.normalize().to_string(),
-            "records": t.records,
-        })).collect::<Vec<_>>(),
-    })))
+    Ok(Json(UsageReport {
+        from: query.from,
+        to: query.to,
+        usage: rows
+            .into_iter()
+            .map(|row| UsageLine {
+                project: row.group.project.and_then(|p| names.get(&p).cloned()),
+                source: row.group.source.map_or("", report::Source::as_str),
+                unit: row.group.unit,
+                quantity: row.amount.normalize().to_string(),
+                records: row.records,
+            })
+            .collect(),
+    }))
 }

@@ -18,6 +18,7 @@ pub mod import;
 pub mod jobs;
 pub mod projects;
 pub mod recompute;
+pub mod report;
 pub mod rollup;
 pub mod storage;
 pub mod usage;

@@ -173,13 +173,7 @@ impl Task {
     /// Its usage in its formula's unit, when computed.
     async fn usage(&self) -> Option<UsageAmount> {
         match (self.0.usage_milli, &self.0.usage_unit) {
-            (Some(milli), Some(unit)) => Some(UsageAmount::from_scaled(
-                "hpc",
-                unit,
-                i128::from(milli),
-                3,
-                1,
-            )),
+            (Some(milli), Some(unit)) => Some(UsageAmount::milli("hpc", unit, milli, 1)),
             _ => None,
         }
     }

@@ -1,0 +1,876 @@
+//! The report engine: every usage report Tally serves asks it, and nothing else
+//! sums usage.
+//!
+//! A [`UsageQuery`] names a period (or all time), a [`TimeBucket`] in a time
+//! zone, a [`Filter`] and the [`Dimension`]s to group by (the unit always
+//! splits: amounts of different units are never added). [`usage`] answers it
+//! from the rollups with one statement, the caller's [`ProjectScope`] applied
+//! inside the SQL, and returns typed [`UsageRow`]s, summed exactly.
+//!
+//! Which rows it reads follows from the question:
+//!
+//! | asked for | read from | grain |
+//! |---|---|---|
+//! | project, source, resource (node type, site, installation, bucket), user, group | `usage_daily`, or `usage_hourly` when a bucket is an hour, the time zone is not UTC or the period does not start and end at midnight UTC | day / hour |
+//! | cluster or sub-project (HPC) | `hpc_usage_daily` | UTC day |
+//! | job (HPC) | the jobs' computed tasks (raw facts: a drill-down, not a total) | the job's whole life |
+//!
+//! Time buckets are computed in Rust ([`crate::domain::time_bucket`]) from each
+//! row's hour or day, so the SQL is the same on both backends.
+//!
+//! Callers are thin: `GET /api/v1/usage` (one row per project, source and unit),
+//! GraphQL's `totalUsage` at every level (grouped by the level's object),
+//! `usageTotals` and `usageSeries`. The compatibility reports are meant to be
+//! the same kind of adapter: HEAppE's per-node-type and per-job trees group by
+//! [`Dimension::Resource`] / [`Dimension::Job`] within a project and
+//! sub-project filter, EOSC's totals group by installation ([`ResourceKind::Installation`])
+//! and project, APEL's daily summaries and HCP's per-bucket intervals group by
+//! site or bucket with a [`TimeBucket`].
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait as _, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, FromQueryResult};
+
+use crate::auth::ProjectScope;
+pub use crate::domain::time_bucket::TimeBucket;
+use crate::domain::time_bucket::is_midnight;
+use crate::error::Error;
+
+/// A source of usage. Declared in the order of their names, so that rows sort
+/// as they did by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// Cloud VMs (APEL).
+    Cloud,
+    /// EOSC service metrics.
+    Eosc,
+    /// HPC jobs and tasks.
+    Hpc,
+    /// Storage buckets.
+    Storage,
+}
+
+impl Source {
+    /// The name stored in the rollups.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Hpc => "hpc",
+            Self::Cloud => "cloud",
+            Self::Eosc => "eosc",
+            Self::Storage => "storage",
+        }
+    }
+}
+
+impl FromStr for Source {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "hpc" => Ok(Self::Hpc),
+            "cloud" => Ok(Self::Cloud),
+            "eosc" => Ok(Self::Eosc),
+            "storage" => Ok(Self::Storage),
+            other => Err(Error::internal(&format!(
+                "a usage rollup holds the unknown source {other:?}"
+            ))),
+        }
+    }
+}
+
+/// The kind of resource a usage row is about (in the order of their names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ResourceKind {
+    /// A storage bucket.
+    Bucket,
+    /// An EOSC installation.
+    Installation,
+    /// An HPC node type.
+    NodeType,
+    /// An APEL cloud site.
+    Site,
+}
+
+impl ResourceKind {
+    /// The name stored in the rollups.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NodeType => "node_type",
+            Self::Site => "site",
+            Self::Installation => "installation",
+            Self::Bucket => "bucket",
+        }
+    }
+}
+
+impl FromStr for ResourceKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "node_type" => Ok(Self::NodeType),
+            "site" => Ok(Self::Site),
+            "installation" => Ok(Self::Installation),
+            "bucket" => Ok(Self::Bucket),
+            other => Err(Error::internal(&format!(
+                "a usage rollup holds the unknown resource kind {other:?}"
+            ))),
+        }
+    }
+}
+
+/// What usage can be grouped by (the unit always is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Dimension {
+    /// The project.
+    Project,
+    /// The source.
+    Source,
+    /// The resource: node type, site, installation or bucket.
+    Resource,
+    /// The user (an HPC job's submitter, a bucket's owner), 0 when unknown.
+    User,
+    /// The user group, 0 when unknown.
+    Group,
+    /// The HPC cluster.
+    Cluster,
+    /// The HPC sub-project, 0 for jobs without one.
+    SubProject,
+    /// The HPC job.
+    Job,
+}
+
+/// A period `[from, to)`, `from` before `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Span {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+impl Span {
+    /// The instants `[from, to)`.
+    ///
+    /// # Errors
+    /// [`Error::BadRequest`] when `to` is not after `from`.
+    pub fn new(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Self, Error> {
+        if to <= from {
+            return Err(Error::BadRequest(format!(
+                "the period ends ({to}) before it starts ({from})"
+            )));
+        }
+        Ok(Self { from, to })
+    }
+
+    /// The UTC days `from ..= to`.
+    ///
+    /// # Errors
+    /// [`Error::BadRequest`] when `to` is before `from` or the days are out of
+    /// range.
+    pub fn days(from: NaiveDate, to: NaiveDate) -> Result<Self, Error> {
+        if to < from {
+            return Err(Error::BadRequest(format!(
+                "the period ends ({to}) before it starts ({from})"
+            )));
+        }
+        let start = from.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+        let end = to
+            .succ_opt()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc());
+        match (start, end) {
+            (Some(from), Some(to)) => Ok(Self { from, to }),
+            _ => Err(Error::BadRequest(format!(
+                "the period {from} to {to} is out of range"
+            ))),
+        }
+    }
+
+    /// The first instant.
+    #[must_use]
+    pub const fn from(&self) -> DateTime<Utc> {
+        self.from
+    }
+
+    /// The end (excluded).
+    #[must_use]
+    pub const fn to(&self) -> DateTime<Utc> {
+        self.to
+    }
+
+    fn whole_utc_days(&self) -> bool {
+        is_midnight(self.from) && is_midnight(self.to)
+    }
+}
+
+/// Which usage to sum: every condition given must hold; `None` means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Filter {
+    /// Only these projects.
+    pub projects: Option<Vec<i64>>,
+    /// Only these sources.
+    pub sources: Option<Vec<Source>>,
+    /// Only these resources.
+    pub resources: Option<Vec<(ResourceKind, i64)>>,
+    /// Only these users.
+    pub users: Option<Vec<i64>>,
+    /// Only these user groups.
+    pub groups: Option<Vec<i64>>,
+    /// Only these units.
+    pub units: Option<Vec<String>>,
+    /// Only these HPC clusters.
+    pub clusters: Option<Vec<i64>>,
+    /// Only these HPC sub-projects (0: jobs without one).
+    pub sub_projects: Option<Vec<i64>>,
+    /// Only these HPC jobs.
+    pub jobs: Option<Vec<i64>>,
+}
+
+/// A question for the report engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageQuery {
+    /// The period; `None` for all time.
+    pub span: Option<Span>,
+    /// The length of each bucket; [`TimeBucket::Total`] for one per group.
+    pub bucket: TimeBucket,
+    /// The time zone buckets follow.
+    pub time_zone: Tz,
+    /// Which usage.
+    pub filter: Filter,
+    /// What to group by besides the unit.
+    pub group_by: Vec<Dimension>,
+}
+
+impl UsageQuery {
+    /// Totals over `span` (or all time) grouped by `group_by`, in UTC.
+    #[must_use]
+    pub fn totals(span: Option<Span>, filter: Filter, group_by: Vec<Dimension>) -> Self {
+        Self {
+            span,
+            bucket: TimeBucket::Total,
+            time_zone: Tz::UTC,
+            filter,
+            group_by,
+        }
+    }
+
+    fn wants(&self, dimension: Dimension) -> bool {
+        self.group_by.contains(&dimension)
+    }
+}
+
+/// The dimensions of one row; a dimension not grouped by is `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Group {
+    /// The project.
+    pub project: Option<i64>,
+    /// The source.
+    pub source: Option<Source>,
+    /// The resource.
+    pub resource: Option<(ResourceKind, i64)>,
+    /// The user, 0 when unknown.
+    pub user: Option<i64>,
+    /// The user group, 0 when unknown.
+    pub group: Option<i64>,
+    /// The HPC cluster.
+    pub cluster: Option<i64>,
+    /// The HPC sub-project, 0 when none.
+    pub sub_project: Option<i64>,
+    /// The HPC job.
+    pub job: Option<i64>,
+    /// The unit.
+    pub unit: String,
+}
+
+/// One answer of the engine: a group's usage in one time bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    /// What it is about.
+    pub group: Group,
+    /// The bucket's start; `None` for [`TimeBucket::Total`].
+    pub bucket: Option<DateTime<Utc>>,
+    /// The amount, exact.
+    pub amount: Decimal,
+    /// How many facts it sums.
+    pub records: i64,
+}
+
+/// The rows a question is answered from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    /// `usage_daily` or `usage_hourly`.
+    Cross { hourly: bool },
+    /// `hpc_usage_daily`.
+    Hpc,
+    /// `tasks` (computed ones).
+    Tasks,
+}
+
+impl Table {
+    fn choose(query: &UsageQuery) -> Result<Self, Error> {
+        let filter = &query.filter;
+        let hourly = query.bucket == TimeBucket::Hour
+            || (query.bucket != TimeBucket::Total && query.time_zone != Tz::UTC)
+            || query.span.is_some_and(|span| !span.whole_utc_days());
+        let unsupported = |what: &str, grain: &str| {
+            Err(Error::BadRequest(format!(
+                "usage per {grain} is not kept per {what}"
+            )))
+        };
+        if query.wants(Dimension::Job) || filter.jobs.is_some() {
+            if query.span.is_some() || query.bucket != TimeBucket::Total {
+                return Err(Error::BadRequest(
+                    "usage per job is its tasks' whole usage: ask for it without a period or time buckets"
+                        .to_owned(),
+                ));
+            }
+            for (asked, what) in [
+                (
+                    query.wants(Dimension::User) || filter.users.is_some(),
+                    "user",
+                ),
+                (
+                    query.wants(Dimension::Group) || filter.groups.is_some(),
+                    "group",
+                ),
+                (
+                    query.wants(Dimension::Cluster) || filter.clusters.is_some(),
+                    "cluster",
+                ),
+                (
+                    query.wants(Dimension::SubProject) || filter.sub_projects.is_some(),
+                    "sub-project",
+                ),
+            ] {
+                if asked {
+                    return unsupported(what, "job");
+                }
+            }
+            return Ok(Self::Tasks);
+        }
+        let hpc_only = query.wants(Dimension::Cluster)
+            || query.wants(Dimension::SubProject)
+            || filter.clusters.is_some()
+            || filter.sub_projects.is_some();
+        if hpc_only {
+            if hourly {
+                return Err(Error::BadRequest(
+                    "usage per cluster or sub-project is kept per UTC day: ask for whole UTC days, in UTC, in buckets of a day or longer"
+                        .to_owned(),
+                ));
+            }
+            if query.wants(Dimension::Group) || filter.groups.is_some() {
+                return unsupported("group", "cluster or sub-project");
+            }
+            return Ok(Self::Hpc);
+        }
+        Ok(Self::Cross { hourly })
+    }
+}
+
+/// How each output column reads from a table: a column to group by, or a
+/// constant when the table has one value for it.
+#[derive(Clone, Copy)]
+enum Col {
+    /// A column of the table.
+    Column(&'static str),
+    /// The same text on every row.
+    Text(&'static str),
+    /// The same number on every row.
+    Int(i32),
+    /// The table does not have it.
+    Missing,
+}
+
+/// Where a table keeps each dimension and amount.
+struct Layout {
+    table: &'static str,
+    project: &'static str,
+    source: Col,
+    resource_kind: Col,
+    resource_id: Col,
+    user: Col,
+    group: Col,
+    cluster: Col,
+    sub_project: Col,
+    job: Col,
+    unit: &'static str,
+    /// The decimal scale of `quantity`: a column, or a constant.
+    scale: Col,
+    /// `day` or `hour`; `None` for raw tasks.
+    time: Option<&'static str>,
+    quantity: &'static str,
+    /// A column to sum, or `None` to count rows.
+    records: Option<&'static str>,
+}
+
+impl Table {
+    const fn layout(self) -> Layout {
+        match self {
+            Self::Cross { hourly } => Layout {
+                table: if hourly {
+                    "usage_hourly"
+                } else {
+                    "usage_daily"
+                },
+                project: "project_id",
+                source: Col::Column("source"),
+                resource_kind: Col::Column("resource_kind"),
+                resource_id: Col::Column("resource_id"),
+                user: Col::Column("user_key"),
+                group: Col::Column("group_key"),
+                cluster: Col::Missing,
+                sub_project: Col::Missing,
+                job: Col::Missing,
+                unit: "unit",
+                scale: Col::Column("scale"),
+                time: Some(if hourly { "hour" } else { "day" }),
+                quantity: "quantity",
+                records: Some("record_count"),
+            },
+            Self::Hpc => Layout {
+                table: "hpc_usage_daily",
+                project: "project_id",
+                source: Col::Text("hpc"),
+                resource_kind: Col::Text("node_type"),
+                resource_id: Col::Column("node_type_id"),
+                user: Col::Column("submitter_key"),
+                group: Col::Missing,
+                cluster: Col::Column("cluster_id"),
+                sub_project: Col::Column("sub_project_key"),
+                job: Col::Missing,
+                unit: "unit",
+                // HEAppE rounds usage to three decimals: usage_milli.
+                scale: Col::Int(3),
+                time: Some("day"),
+                quantity: "usage_milli",
+                records: Some("task_count"),
+            },
+            Self::Tasks => Layout {
+                table: "tasks",
+                project: "project_id",
+                source: Col::Text("hpc"),
+                resource_kind: Col::Text("node_type"),
+                resource_id: Col::Column("node_type_id"),
+                user: Col::Missing,
+                group: Col::Missing,
+                cluster: Col::Missing,
+                sub_project: Col::Missing,
+                job: Col::Column("job_id"),
+                unit: "usage_unit",
+                scale: Col::Int(3),
+                time: None,
+                quantity: "usage_milli",
+                records: None,
+            },
+        }
+    }
+}
+
+/// One grouped, summed row as the statement returns it. Columns not grouped
+/// by hold a placeholder (0 or ''), read back as `None` from the query.
+#[derive(Debug, FromQueryResult)]
+struct SumRow {
+    project_id: i64,
+    source: String,
+    resource_kind: String,
+    resource_id: i64,
+    user_key: i64,
+    group_key: i64,
+    cluster_id: i64,
+    sub_project_key: i64,
+    job_id: i64,
+    unit: String,
+    scale: i32,
+    day: Option<NaiveDate>,
+    hour: Option<DateTime<Utc>>,
+    quantity: i64,
+    records: i64,
+}
+
+fn col(name: &str) -> Expr {
+    Expr::col(Alias::new(name))
+}
+
+/// `SUM(column)` as a 64-bit integer on both backends (PostgreSQL's
+/// `SUM(bigint)` is `numeric`; a sum past 2^63 is an error, never wrapped).
+fn sum(column: &str) -> Expr {
+    Expr::cust(format!("CAST(SUM(\"{column}\") AS BIGINT)"))
+}
+
+/// The condition "`column` is one of `values`", or false when the table has
+/// no such column (nothing it holds matches).
+fn one_of<V: Into<sea_orm::Value> + Clone>(
+    column: Col,
+    values: &[V],
+    matches_constant: impl Fn(&Col) -> bool,
+) -> Condition {
+    match column {
+        Col::Column(name) => Condition::all().add(col(name).is_in(values.iter().cloned())),
+        constant if matches_constant(&constant) => Condition::all(),
+        _ => Condition::all().add(Expr::val(1).eq(0)),
+    }
+}
+
+fn statement(query: &UsageQuery, scope: &ProjectScope, table: Table) -> SelectStatement {
+    let layout = table.layout();
+    let filter = &query.filter;
+    let mut select = Query::select();
+    select
+        .from(Alias::new(layout.table))
+        .cond_where(scope.condition(col(layout.project)));
+    if table == Table::Tasks {
+        select.and_where(col("usage_status").eq("computed"));
+    }
+
+    // Output columns: grouped ones read the table, the others a placeholder.
+    let mut output = |alias: &str, source: Col, grouped: bool, text: bool| {
+        let placeholder = || {
+            if text {
+                Expr::val("")
+            } else {
+                Expr::val(0_i64)
+            }
+        };
+        match (source, grouped) {
+            (Col::Column(name), true) => {
+                select
+                    .expr_as(col(name), Alias::new(alias))
+                    .group_by_col(Alias::new(name));
+            }
+            (Col::Text(value), true) => {
+                select.expr_as(Expr::val(value), Alias::new(alias));
+            }
+            (Col::Int(value), true) => {
+                select.expr_as(Expr::val(i64::from(value)), Alias::new(alias));
+            }
+            _ => {
+                select.expr_as(placeholder(), Alias::new(alias));
+            }
+        }
+    };
+    let wants = |d| query.wants(d);
+    output(
+        "project_id",
+        Col::Column(layout.project),
+        wants(Dimension::Project),
+        false,
+    );
+    output("source", layout.source, wants(Dimension::Source), true);
+    output(
+        "resource_kind",
+        layout.resource_kind,
+        wants(Dimension::Resource),
+        true,
+    );
+    output(
+        "resource_id",
+        layout.resource_id,
+        wants(Dimension::Resource),
+        false,
+    );
+    output("user_key", layout.user, wants(Dimension::User), false);
+    output("group_key", layout.group, wants(Dimension::Group), false);
+    output(
+        "cluster_id",
+        layout.cluster,
+        wants(Dimension::Cluster),
+        false,
+    );
+    output(
+        "sub_project_key",
+        layout.sub_project,
+        wants(Dimension::SubProject),
+        false,
+    );
+    output("job_id", layout.job, wants(Dimension::Job), false);
+    select
+        .expr_as(col(layout.unit), Alias::new("unit"))
+        .group_by_col(Alias::new(layout.unit));
+    match layout.scale {
+        Col::Column(name) => {
+            select
+                .expr_as(
+                    Expr::cust(format!("CAST(\"{name}\" AS INTEGER)")),
+                    Alias::new("scale"),
+                )
+                .group_by_col(Alias::new(name));
+        }
+        Col::Int(value) => {
+            select.expr_as(Expr::val(value), Alias::new("scale"));
+        }
+        Col::Text(_) | Col::Missing => {
+            select.expr_as(Expr::val(0_i32), Alias::new("scale"));
+        }
+    }
+    let bucketed = query.bucket != TimeBucket::Total;
+    for time in ["day", "hour"] {
+        if bucketed && layout.time == Some(time) {
+            select
+                .expr_as(col(time), Alias::new(time))
+                .group_by_col(Alias::new(time));
+        } else {
+            let null = if time == "day" {
+                "CAST(NULL AS DATE)"
+            } else {
+                "CAST(NULL AS TIMESTAMPTZ)"
+            };
+            select.expr_as(Expr::cust(null), Alias::new(time));
+        }
+    }
+    select.expr_as(sum(layout.quantity), Alias::new("quantity"));
+    match layout.records {
+        Some(records) => select.expr_as(sum(records), Alias::new("records")),
+        None => select.expr_as(
+            Expr::cust("CAST(COUNT(*) AS BIGINT)"),
+            Alias::new("records"),
+        ),
+    };
+
+    // The period.
+    if let (Some(span), Some(time)) = (query.span, layout.time) {
+        if time == "hour" {
+            select
+                .and_where(col("hour").gte(span.from))
+                .and_where(col("hour").lt(span.to));
+        } else {
+            select
+                .and_where(col("day").gte(span.from.date_naive()))
+                .and_where(col("day").lt(span.to.date_naive()));
+        }
+    }
+
+    // The filter.
+    let mut all = Condition::all();
+    if let Some(ids) = &filter.projects {
+        all = all.add(col(layout.project).is_in(ids.iter().copied()));
+    }
+    if let Some(sources) = &filter.sources {
+        let names: Vec<&str> = sources.iter().map(|s| s.as_str()).collect();
+        all = all.add(one_of(
+            layout.source,
+            &names,
+            |c| matches!(c, Col::Text(v) if names.contains(v)),
+        ));
+    }
+    if let Some(resources) = &filter.resources {
+        let mut any = Condition::any();
+        for (kind, id) in resources {
+            let kind_matches = match layout.resource_kind {
+                Col::Column(name) => Some(col(name).eq(kind.as_str())),
+                Col::Text(value) if value == kind.as_str() => None,
+                _ => continue,
+            };
+            let Col::Column(id_column) = layout.resource_id else {
+                continue;
+            };
+            let mut both = Condition::all().add(col(id_column).eq(*id));
+            if let Some(kind_matches) = kind_matches {
+                both = both.add(kind_matches);
+            }
+            any = any.add(both);
+        }
+        if any.is_empty() {
+            any = any.add(Expr::val(1).eq(0));
+        }
+        all = all.add(any);
+    }
+    let never = |_: &Col| false;
+    if let Some(ids) = &filter.users {
+        all = all.add(one_of(layout.user, ids, never));
+    }
+    if let Some(ids) = &filter.groups {
+        all = all.add(one_of(layout.group, ids, never));
+    }
+    if let Some(ids) = &filter.clusters {
+        all = all.add(one_of(layout.cluster, ids, never));
+    }
+    if let Some(ids) = &filter.sub_projects {
+        all = all.add(one_of(layout.sub_project, ids, never));
+    }
+    if let Some(ids) = &filter.jobs {
+        all = all.add(one_of(layout.job, ids, never));
+    }
+    if let Some(units) = &filter.units {
+        all = all.add(col(layout.unit).is_in(units.iter().cloned()));
+    }
+    select.cond_where(all);
+    select
+}
+
+/// An amount and the number of facts it sums.
+type Sum = (Decimal, i64);
+
+/// The amount `quantity / 10^scale`, or an error that names what did not fit.
+fn amount(quantity: i64, scale: i32, table: &str) -> Result<Decimal, Error> {
+    u32::try_from(scale)
+        .ok()
+        .and_then(|scale| Decimal::try_from_i128_with_scale(i128::from(quantity), scale).ok())
+        .ok_or_else(|| {
+            Error::internal(&format!(
+                "{table}: the amount {quantity} at decimal scale {scale} cannot be represented"
+            ))
+        })
+}
+
+/// Answers `query` for the projects in `scope`: one row per group and bucket
+/// that holds usage, ordered by group, then bucket. Buckets without usage are
+/// absent (see [`buckets`] to fill a series).
+///
+/// # Errors
+/// [`Error::BadRequest`] for a question the rollups cannot answer (e.g. hourly
+/// usage per cluster), a database error, or an amount that cannot be
+/// represented (never a wrong one).
+pub async fn usage(
+    db: &impl ConnectionTrait,
+    scope: &ProjectScope,
+    query: &UsageQuery,
+) -> Result<Vec<UsageRow>, Error> {
+    let table = Table::choose(query)?;
+    let layout = table.layout();
+    let select = statement(query, scope, table);
+    let backend = db.get_database_backend();
+    let rows = SumRow::find_by_statement(backend.build(&select))
+        .all(db)
+        .await?;
+    let mut summed: BTreeMap<(Group, Option<DateTime<Utc>>), Sum> = BTreeMap::new();
+    let wants = |d| query.wants(d);
+    for row in rows {
+        let resource = if wants(Dimension::Resource) {
+            Some((row.resource_kind.parse()?, row.resource_id))
+        } else {
+            None
+        };
+        let group = Group {
+            project: wants(Dimension::Project).then_some(row.project_id),
+            source: if wants(Dimension::Source) {
+                Some(row.source.parse()?)
+            } else {
+                None
+            },
+            resource,
+            user: wants(Dimension::User).then_some(row.user_key),
+            group: wants(Dimension::Group).then_some(row.group_key),
+            cluster: wants(Dimension::Cluster).then_some(row.cluster_id),
+            sub_project: wants(Dimension::SubProject).then_some(row.sub_project_key),
+            job: wants(Dimension::Job).then_some(row.job_id),
+            unit: row.unit,
+        };
+        let at = match (row.hour, row.day) {
+            (Some(hour), _) => Some(hour),
+            (None, Some(day)) => day.and_hms_opt(0, 0, 0).map(|t| t.and_utc()),
+            (None, None) => None,
+        };
+        let bucket = at.and_then(|at| query.bucket.start(at, query.time_zone));
+        let value = amount(row.quantity, row.scale, layout.table)?;
+        let entry = summed.entry((group, bucket)).or_default();
+        entry.0 = entry.0.checked_add(value).ok_or_else(|| {
+            Error::internal(&format!(
+                "{}: a sum of {} and {value} cannot be represented",
+                layout.table, entry.0
+            ))
+        })?;
+        entry.1 = entry.1.saturating_add(row.records);
+    }
+    Ok(summed
+        .into_iter()
+        .map(|((group, bucket), (amount, records))| UsageRow {
+            group,
+            bucket,
+            amount,
+            records,
+        })
+        .collect())
+}
+
+/// The starts of the buckets of `span` in `tz`, at most `max` of them.
+///
+/// # Errors
+/// [`Error::LimitExceeded`] when the span holds more than `max` buckets.
+pub fn buckets(
+    span: Span,
+    bucket: TimeBucket,
+    tz: Tz,
+    max: usize,
+) -> Result<Vec<DateTime<Utc>>, Error> {
+    let mut starts = Vec::new();
+    let mut at = bucket.start(span.from, tz);
+    while let Some(start) = at.filter(|start| *start < span.to) {
+        if starts.len() == max {
+            return Err(Error::LimitExceeded(format!(
+                "the period holds more than {max} {bucket:?} buckets; use a larger bucket or a shorter period"
+            )));
+        }
+        starts.push(start);
+        at = bucket.next(start, tz);
+    }
+    Ok(starts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(from: &str, to: &str) -> Span {
+        Span::new(from.parse().unwrap(), to.parse().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_question_picks_the_rollup() {
+        let mut query = UsageQuery::totals(
+            Some(Span::days("2026-01-01".parse().unwrap(), "2026-01-31".parse().unwrap()).unwrap()),
+            Filter::default(),
+            vec![Dimension::Project],
+        );
+        assert_eq!(
+            Table::choose(&query).unwrap(),
+            Table::Cross { hourly: false }
+        );
+        query.span = Some(span("2026-01-01T06:00:00Z", "2026-01-02T00:00:00Z"));
+        assert_eq!(
+            Table::choose(&query).unwrap(),
+            Table::Cross { hourly: true }
+        );
+        query.group_by.push(Dimension::Cluster);
+        assert!(matches!(Table::choose(&query), Err(Error::BadRequest(_))));
+        query.span = None;
+        assert_eq!(Table::choose(&query).unwrap(), Table::Hpc);
+        query.group_by = vec![Dimension::Job];
+        assert_eq!(Table::choose(&query).unwrap(), Table::Tasks);
+        query.bucket = TimeBucket::Day;
+        assert!(Table::choose(&query).is_err());
+        let local = UsageQuery {
+            bucket: TimeBucket::Day,
+            time_zone: "Europe/Prague".parse().unwrap(),
+            ..UsageQuery::totals(None, Filter::default(), Vec::new())
+        };
+        assert_eq!(
+            Table::choose(&local).unwrap(),
+            Table::Cross { hourly: true }
+        );
+    }
+
+    #[test]
+    fn amounts_that_do_not_fit_are_errors() {
+        assert_eq!(amount(1500, 3, "t").unwrap().to_string(), "1.500");
+        assert!(matches!(amount(1, -1, "t"), Err(Error::Internal { .. })));
+        assert!(matches!(amount(1, 29, "t"), Err(Error::Internal { .. })));
+    }
+
+    #[test]
+    fn buckets_are_capped() {
+        let s = span("2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z");
+        assert_eq!(buckets(s, TimeBucket::Day, Tz::UTC, 10).unwrap().len(), 2);
+        assert_eq!(buckets(s, TimeBucket::Total, Tz::UTC, 10).unwrap().len(), 0);
+        assert!(matches!(
+            buckets(s, TimeBucket::Hour, Tz::UTC, 10),
+            Err(Error::LimitExceeded(_))
+        ));
+    }
+}
