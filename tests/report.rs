@@ -232,3 +232,77 @@ async fn the_usage_route_keeps_its_wire_format() {
     // The raw text: the order of the fields is part of the format.
     insta::assert_snapshot!(body);
 }
+
+/// HEAppE's attribution: the whole usage of the jobs lying entirely inside the
+/// period, per node type, within the caller's scope, as the raw rows give it.
+#[tokio::test]
+async fn whole_jobs_inside_a_period_sum_their_tasks() {
+    use sea_orm::EntityTrait as _;
+    use tally::auth::ProjectScope;
+    use tally::entity::{jobs, tasks};
+    use tally::service::report::{self, Attribution, Dimension, Filter, ResourceKind, Span};
+
+    let db = TestDb::new().await;
+    let summary = demo::load(&db.conn, &db.bus(), 1).await.unwrap();
+    let (from, to) = (
+        summary.from + Duration::days(20),
+        summary.from + Duration::days(50),
+    );
+    let span = Span::days(from, to).unwrap();
+    let all_jobs: BTreeMap<i64, jobs::Model> = jobs::Entity::find()
+        .all(&db.conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.id, j))
+        .collect();
+    let project = all_jobs.values().next().unwrap().project_id;
+
+    // Expected, from the raw rows: (node type, unit) → usage, for one project.
+    let mut expected: BTreeMap<(i64, String), Decimal> = BTreeMap::new();
+    let mut outside = 0;
+    for task in tasks::Entity::find().all(&db.conn).await.unwrap() {
+        let job = &all_jobs[&task.job_id];
+        let inside = matches!((job.start_time, job.end_time),
+            (Some(s), Some(e)) if s >= span.from() && e <= span.to());
+        if task.usage_status != "computed" || job.project_id != project {
+            continue;
+        }
+        if !inside {
+            outside += 1;
+            continue;
+        }
+        *expected
+            .entry((task.node_type_id.unwrap(), task.usage_unit.clone().unwrap()))
+            .or_default() += Decimal::new(task.usage_milli.unwrap(), 3);
+    }
+    assert!(
+        !expected.is_empty() && outside > 0,
+        "the period splits the jobs"
+    );
+
+    let query = report::UsageQuery {
+        attribution: Attribution::WholeJobsInside,
+        ..report::UsageQuery::totals(Some(span), Filter::default(), vec![Dimension::Resource])
+    };
+    let scope = ProjectScope::Only([project].into());
+    let rows = report::usage(&db.conn, &scope, &query).await.unwrap();
+    let got: BTreeMap<(i64, String), Decimal> = rows
+        .into_iter()
+        .map(|row| {
+            let (kind, id) = row.group.resource.unwrap();
+            assert_eq!(kind, ResourceKind::NodeType);
+            ((id, row.group.unit), row.amount)
+        })
+        .collect();
+    assert_eq!(got, expected);
+
+    // Out of scope, nothing.
+    let nobody = ProjectScope::Only(std::collections::BTreeSet::new());
+    assert!(
+        report::usage(&db.conn, &nobody, &query)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

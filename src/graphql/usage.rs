@@ -668,6 +668,7 @@ impl UsageQuery {
         let starts = report::buckets(span, bucket, tz, MAX_POINTS).map_err(gql)?;
         let query = report::UsageQuery {
             span: Some(span),
+            attribution: report::Attribution::WhenUsed,
             bucket,
             time_zone: tz,
             filter: filter.filter()?,

@@ -33,7 +33,9 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait as _, Query, SelectStatement};
+use sea_orm::sea_query::{
+    Alias, Condition, Expr, ExprTrait as _, JoinType, Query, SelectStatement,
+};
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use crate::auth::ProjectScope;
@@ -232,11 +234,26 @@ pub struct Filter {
     pub jobs: Option<Vec<i64>>,
 }
 
+/// Which usage a period holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Attribution {
+    /// Usage as it happened in the period (rollups: a task's usage is spread
+    /// over the hours it ran).
+    #[default]
+    WhenUsed,
+    /// The whole usage of the HPC jobs that lie entirely inside the period
+    /// (started at or after its start, ended at or before its end), read from
+    /// their tasks: HEAppE's reports (heappe.md §1.2).
+    WholeJobsInside,
+}
+
 /// A question for the report engine.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageQuery {
     /// The period; `None` for all time.
     pub span: Option<Span>,
+    /// What of the period's usage counts.
+    pub attribution: Attribution,
     /// The length of each bucket; [`TimeBucket::Total`] for one per group.
     pub bucket: TimeBucket,
     /// The time zone buckets follow.
@@ -253,6 +270,7 @@ impl UsageQuery {
     pub fn totals(span: Option<Span>, filter: Filter, group_by: Vec<Dimension>) -> Self {
         Self {
             span,
+            attribution: Attribution::WhenUsed,
             bucket: TimeBucket::Total,
             time_zone: Tz::UTC,
             filter,
@@ -308,7 +326,7 @@ enum Table {
     Cross { hourly: bool },
     /// `hpc_usage_daily`.
     Hpc,
-    /// `tasks` (computed ones).
+    /// Computed `tasks` with their `jobs`.
     Tasks,
 }
 
@@ -318,39 +336,21 @@ impl Table {
         let hourly = query.bucket == TimeBucket::Hour
             || (query.bucket != TimeBucket::Total && query.time_zone != Tz::UTC)
             || query.span.is_some_and(|span| !span.whole_utc_days());
-        let unsupported = |what: &str, grain: &str| {
-            Err(Error::BadRequest(format!(
-                "usage per {grain} is not kept per {what}"
-            )))
-        };
-        if query.wants(Dimension::Job) || filter.jobs.is_some() {
-            if query.span.is_some() || query.bucket != TimeBucket::Total {
+        let per_job = query.wants(Dimension::Job)
+            || filter.jobs.is_some()
+            || query.attribution == Attribution::WholeJobsInside;
+        if per_job {
+            if query.bucket != TimeBucket::Total {
                 return Err(Error::BadRequest(
-                    "usage per job is its tasks' whole usage: ask for it without a period or time buckets"
+                    "usage per job is its tasks' whole usage: ask for totals, not time buckets"
                         .to_owned(),
                 ));
             }
-            for (asked, what) in [
-                (
-                    query.wants(Dimension::User) || filter.users.is_some(),
-                    "user",
-                ),
-                (
-                    query.wants(Dimension::Group) || filter.groups.is_some(),
-                    "group",
-                ),
-                (
-                    query.wants(Dimension::Cluster) || filter.clusters.is_some(),
-                    "cluster",
-                ),
-                (
-                    query.wants(Dimension::SubProject) || filter.sub_projects.is_some(),
-                    "sub-project",
-                ),
-            ] {
-                if asked {
-                    return unsupported(what, "job");
-                }
+            if query.span.is_some() && query.attribution != Attribution::WholeJobsInside {
+                return Err(Error::BadRequest(
+                    "usage per job over a period counts the jobs that lie entirely inside it: ask for whole jobs"
+                        .to_owned(),
+                ));
             }
             return Ok(Self::Tasks);
         }
@@ -366,7 +366,9 @@ impl Table {
                 ));
             }
             if query.wants(Dimension::Group) || filter.groups.is_some() {
-                return unsupported("group", "cluster or sub-project");
+                return Err(Error::BadRequest(
+                    "usage per cluster or sub-project is not kept per user group".to_owned(),
+                ));
             }
             return Ok(Self::Hpc);
         }
@@ -374,12 +376,13 @@ impl Table {
     }
 }
 
-/// How each output column reads from a table: a column to group by, or a
-/// constant when the table has one value for it.
+/// How each output column reads from a table: an SQL expression to group by
+/// (identifiers quoted, valid on both backends), or a constant when the table
+/// has one value for it.
 #[derive(Clone, Copy)]
 enum Col {
-    /// A column of the table.
-    Column(&'static str),
+    /// An expression over the table's columns.
+    Sql(&'static str),
     /// The same text on every row.
     Text(&'static str),
     /// The same number on every row.
@@ -390,7 +393,8 @@ enum Col {
 
 /// Where a table keeps each dimension and amount.
 struct Layout {
-    table: &'static str,
+    /// The table's name (in messages).
+    name: &'static str,
     project: &'static str,
     source: Col,
     resource_kind: Col,
@@ -401,12 +405,13 @@ struct Layout {
     sub_project: Col,
     job: Col,
     unit: &'static str,
-    /// The decimal scale of `quantity`: a column, or a constant.
+    /// The decimal scale of `quantity`.
     scale: Col,
-    /// `day` or `hour`; `None` for raw tasks.
-    time: Option<&'static str>,
+    /// The `day` or `hour` column; `None` for raw tasks.
+    time: Option<(&'static str, &'static str)>,
+    /// The expression summed.
     quantity: &'static str,
-    /// A column to sum, or `None` to count rows.
+    /// The expression summed as the number of facts, or `None` to count rows.
     records: Option<&'static str>,
 }
 
@@ -414,59 +419,63 @@ impl Table {
     const fn layout(self) -> Layout {
         match self {
             Self::Cross { hourly } => Layout {
-                table: if hourly {
+                name: if hourly {
                     "usage_hourly"
                 } else {
                     "usage_daily"
                 },
-                project: "project_id",
-                source: Col::Column("source"),
-                resource_kind: Col::Column("resource_kind"),
-                resource_id: Col::Column("resource_id"),
-                user: Col::Column("user_key"),
-                group: Col::Column("group_key"),
+                project: r#""project_id""#,
+                source: Col::Sql(r#""source""#),
+                resource_kind: Col::Sql(r#""resource_kind""#),
+                resource_id: Col::Sql(r#""resource_id""#),
+                user: Col::Sql(r#""user_key""#),
+                group: Col::Sql(r#""group_key""#),
                 cluster: Col::Missing,
                 sub_project: Col::Missing,
                 job: Col::Missing,
-                unit: "unit",
-                scale: Col::Column("scale"),
-                time: Some(if hourly { "hour" } else { "day" }),
-                quantity: "quantity",
-                records: Some("record_count"),
+                unit: r#""unit""#,
+                scale: Col::Sql(r#""scale""#),
+                time: Some(if hourly {
+                    ("hour", r#""hour""#)
+                } else {
+                    ("day", r#""day""#)
+                }),
+                quantity: r#""quantity""#,
+                records: Some(r#""record_count""#),
             },
             Self::Hpc => Layout {
-                table: "hpc_usage_daily",
-                project: "project_id",
+                name: "hpc_usage_daily",
+                project: r#""project_id""#,
                 source: Col::Text("hpc"),
                 resource_kind: Col::Text("node_type"),
-                resource_id: Col::Column("node_type_id"),
-                user: Col::Column("submitter_key"),
+                resource_id: Col::Sql(r#""node_type_id""#),
+                user: Col::Sql(r#""submitter_key""#),
                 group: Col::Missing,
-                cluster: Col::Column("cluster_id"),
-                sub_project: Col::Column("sub_project_key"),
+                cluster: Col::Sql(r#""cluster_id""#),
+                sub_project: Col::Sql(r#""sub_project_key""#),
                 job: Col::Missing,
-                unit: "unit",
+                unit: r#""unit""#,
                 // HEAppE rounds usage to three decimals: usage_milli.
                 scale: Col::Int(3),
-                time: Some("day"),
-                quantity: "usage_milli",
-                records: Some("task_count"),
+                time: Some(("day", r#""day""#)),
+                quantity: r#""usage_milli""#,
+                records: Some(r#""task_count""#),
             },
             Self::Tasks => Layout {
-                table: "tasks",
-                project: "project_id",
+                name: "tasks",
+                project: r#""t"."project_id""#,
                 source: Col::Text("hpc"),
                 resource_kind: Col::Text("node_type"),
-                resource_id: Col::Column("node_type_id"),
-                user: Col::Missing,
-                group: Col::Missing,
-                cluster: Col::Missing,
-                sub_project: Col::Missing,
-                job: Col::Column("job_id"),
-                unit: "usage_unit",
+                resource_id: Col::Sql(r#"COALESCE("t"."node_type_id", 0)"#),
+                user: Col::Sql(r#"COALESCE("j"."submitter_id", 0)"#),
+                group: Col::Sql(r#"COALESCE("j"."group_id", 0)"#),
+                cluster: Col::Sql(r#""j"."cluster_id""#),
+                sub_project: Col::Sql(r#"COALESCE("j"."sub_project_id", 0)"#),
+                job: Col::Sql(r#""t"."job_id""#),
+                unit: r#""t"."usage_unit""#,
                 scale: Col::Int(3),
                 time: None,
-                quantity: "usage_milli",
+                quantity: r#""t"."usage_milli""#,
                 records: None,
             },
         }
@@ -494,27 +503,68 @@ struct SumRow {
     records: i64,
 }
 
-fn col(name: &str) -> Expr {
-    Expr::col(Alias::new(name))
+fn sql(expression: &str) -> Expr {
+    Expr::cust(expression.to_owned())
 }
 
-/// `SUM(column)` as a 64-bit integer on both backends (PostgreSQL's
+/// `SUM(expression)` as a 64-bit integer on both backends (PostgreSQL's
 /// `SUM(bigint)` is `numeric`; a sum past 2^63 is an error, never wrapped).
-fn sum(column: &str) -> Expr {
-    Expr::cust(format!("CAST(SUM(\"{column}\") AS BIGINT)"))
+fn sum(expression: &str) -> Expr {
+    Expr::cust(format!("CAST(SUM({expression}) AS BIGINT)"))
 }
 
-/// The condition "`column` is one of `values`", or false when the table has
-/// no such column (nothing it holds matches).
+/// The condition "`column` is one of `values`": always true for a constant
+/// that `matches_constant`, false for a column the table does not have
+/// (nothing it holds matches).
 fn one_of<V: Into<sea_orm::Value> + Clone>(
     column: Col,
     values: &[V],
     matches_constant: impl Fn(&Col) -> bool,
 ) -> Condition {
     match column {
-        Col::Column(name) => Condition::all().add(col(name).is_in(values.iter().cloned())),
+        Col::Sql(expression) => Condition::all().add(sql(expression).is_in(values.iter().cloned())),
         constant if matches_constant(&constant) => Condition::all(),
         _ => Condition::all().add(Expr::val(1).eq(0)),
+    }
+}
+
+fn from(select: &mut SelectStatement, query: &UsageQuery, table: Table) {
+    let layout = table.layout();
+    match table {
+        Table::Cross { .. } | Table::Hpc => {
+            select.from(Alias::new(layout.name));
+        }
+        Table::Tasks => {
+            // The job carries the cluster, sub-project, submitter, group and
+            // times; `project_id` in the join keeps it on the task's shard.
+            select
+                .from_as(Alias::new("tasks"), Alias::new("t"))
+                .join_as(
+                    JoinType::InnerJoin,
+                    Alias::new("jobs"),
+                    Alias::new("j"),
+                    Condition::all()
+                        .add(sql(r#""j"."id""#).eq(sql(r#""t"."job_id""#)))
+                        .add(sql(r#""j"."project_id""#).eq(sql(r#""t"."project_id""#))),
+                )
+                .and_where(sql(r#""t"."usage_status""#).eq("computed"));
+            if let Some(span) = query.span {
+                select
+                    .and_where(sql(r#""j"."start_time""#).gte(span.from))
+                    .and_where(sql(r#""j"."end_time""#).lte(span.to));
+            }
+        }
+    }
+    if let (Some(span), Some((name, column))) = (query.span, layout.time) {
+        if name == "hour" {
+            select
+                .and_where(sql(column).gte(span.from))
+                .and_where(sql(column).lt(span.to));
+        } else {
+            select
+                .and_where(sql(column).gte(span.from.date_naive()))
+                .and_where(sql(column).lt(span.to.date_naive()));
+        }
     }
 }
 
@@ -522,106 +572,81 @@ fn statement(query: &UsageQuery, scope: &ProjectScope, table: Table) -> SelectSt
     let layout = table.layout();
     let filter = &query.filter;
     let mut select = Query::select();
-    select
-        .from(Alias::new(layout.table))
-        .cond_where(scope.condition(col(layout.project)));
-    if table == Table::Tasks {
-        select.and_where(col("usage_status").eq("computed"));
-    }
+    from(&mut select, query, table);
+    select.cond_where(scope.condition(sql(layout.project)));
 
     // Output columns: grouped ones read the table, the others a placeholder.
-    let mut output = |alias: &str, source: Col, grouped: bool, text: bool| {
-        let placeholder = || {
-            if text {
-                Expr::val("")
-            } else {
-                Expr::val(0_i64)
-            }
-        };
-        match (source, grouped) {
-            (Col::Column(name), true) => {
-                select
-                    .expr_as(col(name), Alias::new(alias))
-                    .group_by_col(Alias::new(name));
-            }
-            (Col::Text(value), true) => {
-                select.expr_as(Expr::val(value), Alias::new(alias));
-            }
-            (Col::Int(value), true) => {
-                select.expr_as(Expr::val(i64::from(value)), Alias::new(alias));
-            }
-            _ => {
-                select.expr_as(placeholder(), Alias::new(alias));
-            }
-        }
-    };
     let wants = |d| query.wants(d);
-    output(
-        "project_id",
-        Col::Column(layout.project),
-        wants(Dimension::Project),
-        false,
-    );
-    output("source", layout.source, wants(Dimension::Source), true);
-    output(
-        "resource_kind",
-        layout.resource_kind,
-        wants(Dimension::Resource),
-        true,
-    );
-    output(
-        "resource_id",
-        layout.resource_id,
-        wants(Dimension::Resource),
-        false,
-    );
-    output("user_key", layout.user, wants(Dimension::User), false);
-    output("group_key", layout.group, wants(Dimension::Group), false);
-    output(
-        "cluster_id",
-        layout.cluster,
-        wants(Dimension::Cluster),
-        false,
-    );
-    output(
-        "sub_project_key",
-        layout.sub_project,
-        wants(Dimension::SubProject),
-        false,
-    );
-    output("job_id", layout.job, wants(Dimension::Job), false);
-    select
-        .expr_as(col(layout.unit), Alias::new("unit"))
-        .group_by_col(Alias::new(layout.unit));
-    match layout.scale {
-        Col::Column(name) => {
-            select
-                .expr_as(
-                    Expr::cust(format!("CAST(\"{name}\" AS INTEGER)")),
-                    Alias::new("scale"),
-                )
-                .group_by_col(Alias::new(name));
-        }
-        Col::Int(value) => {
-            select.expr_as(Expr::val(value), Alias::new("scale"));
-        }
-        Col::Text(_) | Col::Missing => {
-            select.expr_as(Expr::val(0_i32), Alias::new("scale"));
-        }
+    let outputs = [
+        (
+            "project_id",
+            Col::Sql(layout.project),
+            wants(Dimension::Project),
+            false,
+        ),
+        ("source", layout.source, wants(Dimension::Source), true),
+        (
+            "resource_kind",
+            layout.resource_kind,
+            wants(Dimension::Resource),
+            true,
+        ),
+        (
+            "resource_id",
+            layout.resource_id,
+            wants(Dimension::Resource),
+            false,
+        ),
+        ("user_key", layout.user, wants(Dimension::User), false),
+        ("group_key", layout.group, wants(Dimension::Group), false),
+        (
+            "cluster_id",
+            layout.cluster,
+            wants(Dimension::Cluster),
+            false,
+        ),
+        (
+            "sub_project_key",
+            layout.sub_project,
+            wants(Dimension::SubProject),
+            false,
+        ),
+        ("job_id", layout.job, wants(Dimension::Job), false),
+        ("unit", Col::Sql(layout.unit), true, true),
+        ("scale", layout.scale, true, false),
+    ];
+    for (alias, column, grouped, text) in outputs {
+        let value = match (column, grouped) {
+            (Col::Sql(expression), true) => {
+                select.add_group_by([sql(expression)]);
+                if alias == "scale" {
+                    Expr::cust(format!("CAST({expression} AS INTEGER)"))
+                } else {
+                    sql(expression)
+                }
+            }
+            (Col::Text(value), true) => Expr::val(value),
+            (Col::Int(value), true) if alias == "scale" => Expr::val(value),
+            (Col::Int(value), true) => Expr::val(i64::from(value)),
+            _ if text => Expr::val(""),
+            _ => Expr::val(0_i64),
+        };
+        select.expr_as(value, Alias::new(alias));
     }
     let bucketed = query.bucket != TimeBucket::Total;
-    for time in ["day", "hour"] {
-        if bucketed && layout.time == Some(time) {
-            select
-                .expr_as(col(time), Alias::new(time))
-                .group_by_col(Alias::new(time));
-        } else {
-            let null = if time == "day" {
-                "CAST(NULL AS DATE)"
-            } else {
-                "CAST(NULL AS TIMESTAMPTZ)"
-            };
-            select.expr_as(Expr::cust(null), Alias::new(time));
+    for (name, null) in [
+        ("day", "CAST(NULL AS DATE)"),
+        ("hour", "CAST(NULL AS TIMESTAMPTZ)"),
+    ] {
+        match layout.time {
+            Some((time, column)) if bucketed && time == name => {
+                select
+                    .expr_as(sql(column), Alias::new(name))
+                    .add_group_by([sql(column)]);
+            }
+            _ => {
+                select.expr_as(Expr::cust(null), Alias::new(name));
+            }
         }
     }
     select.expr_as(sum(layout.quantity), Alias::new("quantity"));
@@ -633,23 +658,10 @@ fn statement(query: &UsageQuery, scope: &ProjectScope, table: Table) -> SelectSt
         ),
     };
 
-    // The period.
-    if let (Some(span), Some(time)) = (query.span, layout.time) {
-        if time == "hour" {
-            select
-                .and_where(col("hour").gte(span.from))
-                .and_where(col("hour").lt(span.to));
-        } else {
-            select
-                .and_where(col("day").gte(span.from.date_naive()))
-                .and_where(col("day").lt(span.to.date_naive()));
-        }
-    }
-
     // The filter.
     let mut all = Condition::all();
     if let Some(ids) = &filter.projects {
-        all = all.add(col(layout.project).is_in(ids.iter().copied()));
+        all = all.add(sql(layout.project).is_in(ids.iter().copied()));
     }
     if let Some(sources) = &filter.sources {
         let names: Vec<&str> = sources.iter().map(|s| s.as_str()).collect();
@@ -663,14 +675,14 @@ fn statement(query: &UsageQuery, scope: &ProjectScope, table: Table) -> SelectSt
         let mut any = Condition::any();
         for (kind, id) in resources {
             let kind_matches = match layout.resource_kind {
-                Col::Column(name) => Some(col(name).eq(kind.as_str())),
+                Col::Sql(expression) => Some(sql(expression).eq(kind.as_str())),
                 Col::Text(value) if value == kind.as_str() => None,
                 _ => continue,
             };
-            let Col::Column(id_column) = layout.resource_id else {
+            let Col::Sql(id_column) = layout.resource_id else {
                 continue;
             };
-            let mut both = Condition::all().add(col(id_column).eq(*id));
+            let mut both = Condition::all().add(sql(id_column).eq(*id));
             if let Some(kind_matches) = kind_matches {
                 both = both.add(kind_matches);
             }
@@ -682,23 +694,19 @@ fn statement(query: &UsageQuery, scope: &ProjectScope, table: Table) -> SelectSt
         all = all.add(any);
     }
     let never = |_: &Col| false;
-    if let Some(ids) = &filter.users {
-        all = all.add(one_of(layout.user, ids, never));
-    }
-    if let Some(ids) = &filter.groups {
-        all = all.add(one_of(layout.group, ids, never));
-    }
-    if let Some(ids) = &filter.clusters {
-        all = all.add(one_of(layout.cluster, ids, never));
-    }
-    if let Some(ids) = &filter.sub_projects {
-        all = all.add(one_of(layout.sub_project, ids, never));
-    }
-    if let Some(ids) = &filter.jobs {
-        all = all.add(one_of(layout.job, ids, never));
+    for (ids, column) in [
+        (&filter.users, layout.user),
+        (&filter.groups, layout.group),
+        (&filter.clusters, layout.cluster),
+        (&filter.sub_projects, layout.sub_project),
+        (&filter.jobs, layout.job),
+    ] {
+        if let Some(ids) = ids {
+            all = all.add(one_of(column, ids, never));
+        }
     }
     if let Some(units) = &filter.units {
-        all = all.add(col(layout.unit).is_in(units.iter().cloned()));
+        all = all.add(sql(layout.unit).is_in(units.iter().cloned()));
     }
     select.cond_where(all);
     select
@@ -768,12 +776,12 @@ pub async fn usage(
             (None, None) => None,
         };
         let bucket = at.and_then(|at| query.bucket.start(at, query.time_zone));
-        let value = amount(row.quantity, row.scale, layout.table)?;
+        let value = amount(row.quantity, row.scale, layout.name)?;
         let entry = summed.entry((group, bucket)).or_default();
         entry.0 = entry.0.checked_add(value).ok_or_else(|| {
             Error::internal(&format!(
                 "{}: a sum of {} and {value} cannot be represented",
-                layout.table, entry.0
+                layout.name, entry.0
             ))
         })?;
         entry.1 = entry.1.saturating_add(row.records);
@@ -842,6 +850,15 @@ mod tests {
         query.span = None;
         assert_eq!(Table::choose(&query).unwrap(), Table::Hpc);
         query.group_by = vec![Dimension::Job];
+        assert_eq!(Table::choose(&query).unwrap(), Table::Tasks);
+        query.span = Some(span("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"));
+        assert!(
+            Table::choose(&query).is_err(),
+            "a job's usage is not spread"
+        );
+        query.attribution = Attribution::WholeJobsInside;
+        assert_eq!(Table::choose(&query).unwrap(), Table::Tasks);
+        query.group_by = vec![Dimension::Resource];
         assert_eq!(Table::choose(&query).unwrap(), Table::Tasks);
         query.bucket = TimeBucket::Day;
         assert!(Table::choose(&query).is_err());
