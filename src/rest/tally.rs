@@ -6,20 +6,9 @@ use axum::http::request::Parts;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::auth::{AuthFailure, Caller};
+use crate::auth::Caller;
 use crate::error::Error;
 use crate::service::cloud;
-
-/// Maps a refused credential to Tally's 401 (the unexpected stays internal).
-pub(crate) fn auth_error(failure: AuthFailure) -> Error {
-    match failure {
-        AuthFailure::Internal(error) => error,
-        other => {
-            tracing::info!(reason = %other, "credentials refused");
-            Error::Unauthenticated
-        }
-    }
-}
 
 /// `GET /api/v1/whoami`: who Tally thinks the caller is. Answers anonymous
 /// callers too; useful when setting up tokens, proxies and client certificates.
@@ -28,7 +17,7 @@ pub async fn whoami(State(state): State<AppState>, parts: Parts) -> Result<Json<
         .auth
         .bearer(&state.db, &parts.headers)
         .await
-        .map_err(auth_error)?;
+        .map_err(Error::from)?;
     let dn = state.auth.client_dn(&parts);
     let publisher = match &dn {
         Some(dn) => Some(cloud::publisher_access(&state.db, dn).await?.as_str()),
@@ -91,7 +80,7 @@ pub async fn usage(State(state): State<AppState>, parts: Parts) -> Result<Json<V
         .auth
         .bearer(&state.db, &parts.headers)
         .await
-        .map_err(auth_error)?;
+        .map_err(Error::from)?;
     let scope = caller.principal()?.visible_projects();
     let project = match &query.project {
         Some(accounting) => Some(
