@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
@@ -243,6 +244,21 @@ fn job_state_name(state: i16) -> &'static str {
     }
 }
 
+/// One row of `JobsStateAgregationReport`: upstream's
+/// `JobStateAggregationReportExt`, whose fields come in this order
+/// (heappe.md; pinned by the `wire::heappe_jobs_state_aggregation_report`
+/// snapshot).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobStateAggregationReportExt {
+    /// HEAppE's JobState value.
+    job_state_id: i16,
+    /// Its name (`Finished`, …).
+    job_state_name: &'static str,
+    /// How many jobs are in that state.
+    count: i64,
+}
+
 /// `GET /heappe/JobReporting/JobsStateAgregationReport` (upstream's spelling):
 /// the number of jobs per state over every job of the caller's GroupReporter
 /// projects.
@@ -250,16 +266,20 @@ async fn jobs_state_aggregation_report(
     State(state): State<AppState>,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Vec<JobStateAggregationReportExt>>, Problem> {
     let query = HeappeQuery(query);
     let principal = caller(&state, &query, &headers).await?;
     require(&principal, HeappeRole::GroupReporter)?;
     let scope = principal.heappe_projects(HeappeRole::GroupReporter);
     let counts = hpc::job_state_counts(&state.db, &scope).await?;
-    Ok(Json(Value::Array(
+    Ok(Json(
         counts
             .into_iter()
-            .map(|c| json!({ "JobStateId": c.state, "JobStateName": job_state_name(c.state), "Count": c.count }))
+            .map(|c| JobStateAggregationReportExt {
+                job_state_id: c.state,
+                job_state_name: job_state_name(c.state),
+                count: c.count,
+            })
             .collect(),
-    )))
+    ))
 }
