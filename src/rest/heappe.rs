@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::app::AppState;
 use crate::auth::session_code::SessionError;
@@ -62,16 +62,31 @@ impl Problem {
     }
 }
 
+/// The body of a [`Problem`]: ASP.NET Core's `ProblemDetails`, in its order
+/// (`title`, `status`, `detail`; upstream sends no `type` or `instance`).
+#[derive(Debug, Serialize)]
+struct ProblemDetails<'a> {
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body =
-            json!({ "title": self.title, "status": self.status.as_u16(), "detail": self.detail });
-        (
-            self.status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            body.to_string(),
-        )
-            .into_response()
+        let body = ProblemDetails {
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+        };
+        match serde_json::to_string(&body) {
+            Ok(body) => (
+                self.status,
+                [(header::CONTENT_TYPE, "application/problem+json")],
+                body,
+            )
+                .into_response(),
+            Err(error) => Problem::from(Error::internal(&error)).into_response(),
+        }
     }
 }
 

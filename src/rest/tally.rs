@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::request::Parts;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
@@ -10,9 +11,52 @@ use crate::auth::Caller;
 use crate::error::Error;
 use crate::service::cloud;
 
+/// The answer of `GET /api/v1/whoami`. Field order is this type's
+/// (pinned by the `wire::whoami_wire_format` snapshots).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Whoami {
+    /// Whether the request carried valid credentials.
+    authenticated: bool,
+    /// The caller, when authenticated.
+    user: Option<WhoamiUser>,
+    /// The caller's grants (none when anonymous).
+    grants: Vec<WhoamiGrant>,
+    /// The DN of the client certificate (or of the trusted proxy's header),
+    /// in slash form.
+    client_dn: Option<String>,
+    /// Whether that DN may publish APEL records: `allowed`, `banned` or
+    /// `unknown`.
+    publisher: Option<&'static str>,
+}
+
+/// The caller of [`Whoami`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WhoamiUser {
+    /// The Tally user's id (`null` for an external identity without one).
+    id: Option<i64>,
+    /// The username, or the external subject.
+    name: String,
+}
+
+/// One grant of [`Whoami`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WhoamiGrant {
+    /// The role's name.
+    role: &'static str,
+    /// What the grant applies to (`system`, `project`, `user_group`, …).
+    scope_kind: &'static str,
+    /// The id of what it applies to (0 for the system).
+    scope_id: i64,
+    /// The project the scope belongs to, if any.
+    project_id: Option<i64>,
+}
+
 /// `GET /api/v1/whoami`: who Tally thinks the caller is. Answers anonymous
 /// callers too; useful when setting up tokens, proxies and client certificates.
-pub async fn whoami(State(state): State<AppState>, parts: Parts) -> Result<Json<Value>, Error> {
+pub async fn whoami(State(state): State<AppState>, parts: Parts) -> Result<Json<Whoami>, Error> {
     let caller = state
         .auth
         .bearer(&state.db, &parts.headers)
@@ -24,31 +68,34 @@ pub async fn whoami(State(state): State<AppState>, parts: Parts) -> Result<Json<
         None => None,
     };
     let (user, grants) = match &caller {
-        Caller::Anonymous => (Value::Null, Vec::new()),
+        Caller::Anonymous => (None, Vec::new()),
         Caller::Authenticated(principal) => (
-            json!({ "id": principal.user_id, "name": principal.name }),
+            Some(WhoamiUser {
+                id: principal.user_id,
+                name: principal.name.clone(),
+            }),
             principal
                 .grants
                 .iter()
                 .map(|grant| {
-                    let (kind, id) = grant.scope.to_row();
-                    json!({
-                        "role": grant.role.name(),
-                        "scopeKind": kind,
-                        "scopeId": id,
-                        "projectId": grant.project_id,
-                    })
+                    let (scope_kind, scope_id) = grant.scope.to_row();
+                    WhoamiGrant {
+                        role: grant.role.name(),
+                        scope_kind,
+                        scope_id,
+                        project_id: grant.project_id,
+                    }
                 })
                 .collect(),
         ),
     };
-    Ok(Json(json!({
-        "authenticated": matches!(caller, Caller::Authenticated(_)),
-        "user": user,
-        "grants": grants,
-        "clientDn": dn.map(|dn| dn.to_slash()),
-        "publisher": publisher,
-    })))
+    Ok(Json(Whoami {
+        authenticated: matches!(caller, Caller::Authenticated(_)),
+        user,
+        grants,
+        client_dn: dn.map(|dn| dn.to_slash()),
+        publisher,
+    }))
 }
 
 /// Query of `GET /api/v1/usage`.
