@@ -102,6 +102,18 @@ pub const SETTINGS: &[Setting] = &[
         description: "Most aliased fields one GraphQL document may hold.",
     },
     Setting {
+        name: "TALLY_GRAPHQL_MAX_REPEATS",
+        default: Some("50"),
+        description: "Most times one selection set may select the same field (or alias), \
+                      counting inline fragments and fragment spreads; GraphQL merges them.",
+    },
+    Setting {
+        name: "TALLY_GRAPHQL_MAX_DIRECTIVES",
+        default: Some("10"),
+        description: "Most directives on one field, fragment or operation of a GraphQL \
+                      document.",
+    },
+    Setting {
         name: "TALLY_GRAPHQL_MAX_BATCH",
         default: Some("10"),
         description: "Most operations one batched GraphQL request (a JSON array) may hold; \
@@ -356,6 +368,10 @@ pub struct GraphqlConfig {
     pub max_complexity: usize,
     /// Most aliased fields in one document.
     pub max_aliases: usize,
+    /// Most selections of one response key in one selection set.
+    pub max_repeats: usize,
+    /// Most directives in one place.
+    pub max_directives: usize,
     /// Most operations in one batch.
     pub max_batch: usize,
     /// Who may introspect the schema.
@@ -371,6 +387,8 @@ impl Default for GraphqlConfig {
             max_depth: 18,
             max_complexity: 100_000,
             max_aliases: 50,
+            max_repeats: 50,
+            max_directives: 10,
             max_batch: 10,
             introspection: Exposure::Authenticated,
             suggestions: Exposure::Authenticated,
@@ -459,6 +477,8 @@ impl Config {
                 max_depth: parse(&get, "TALLY_GRAPHQL_MAX_DEPTH", |n: &usize| *n > 0)?,
                 max_complexity: parse(&get, "TALLY_GRAPHQL_MAX_COMPLEXITY", |n: &usize| *n > 0)?,
                 max_aliases: parse(&get, "TALLY_GRAPHQL_MAX_ALIASES", |_: &usize| true)?,
+                max_repeats: parse(&get, "TALLY_GRAPHQL_MAX_REPEATS", |n: &usize| *n > 0)?,
+                max_directives: parse(&get, "TALLY_GRAPHQL_MAX_DIRECTIVES", |n: &usize| *n > 0)?,
                 max_batch: parse(&get, "TALLY_GRAPHQL_MAX_BATCH", |n: &usize| *n > 0)?,
                 introspection: parse(&get, "TALLY_GRAPHQL_INTROSPECTION", |_: &Exposure| true)?,
                 suggestions: parse(&get, "TALLY_GRAPHQL_SUGGESTIONS", |_: &Exposure| true)?,
@@ -756,12 +776,16 @@ mod tests {
                 parsed.max_depth,
                 parsed.max_complexity,
                 parsed.max_aliases,
+                parsed.max_repeats,
+                parsed.max_directives,
                 parsed.max_batch
             ),
             (
                 documented.max_depth,
                 documented.max_complexity,
                 documented.max_aliases,
+                documented.max_repeats,
+                documented.max_directives,
                 documented.max_batch
             )
         );

@@ -98,10 +98,20 @@ impl Error {
 
 /// A constraint violation that no call site named is still the client's
 /// doing, not a server failure: typically two requests writing the same new
-/// record at once. It becomes a 409 the client can retry; anything else
-/// from the database is internal.
+/// record at once. It becomes a 409 the client can retry. A `CHECK` that
+/// refuses a row means that a value the client sent got past validation (the
+/// domain parsers are meant to refuse it first, with a better message): it
+/// becomes a 400, never a 500. Anything else from the database is internal.
 impl From<sea_orm::DbErr> for Error {
     fn from(error: sea_orm::DbErr) -> Self {
+        if is_check_violation(&error) {
+            tracing::warn!(%error, "check constraint violated: validation let a value through");
+            return Self::BadRequest(
+                "a value of the request is outside what can be stored (a rule of the data \
+                 refused it); nothing was stored"
+                    .to_owned(),
+            );
+        }
         match error.sql_err() {
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
                 tracing::info!(%error, "unique key violated");
@@ -117,6 +127,23 @@ impl From<sea_orm::DbErr> for Error {
             }
             _ => Self::internal(&error),
         }
+    }
+}
+
+/// Whether `error` is a `CHECK` constraint refusing a row (PostgreSQL's
+/// SQLSTATE 23514, SQLite's `SQLITE_CONSTRAINT_CHECK`), which sea-orm's
+/// [`sea_orm::DbErr::sql_err`] does not classify.
+fn is_check_violation(error: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(
+                &**e,
+                sea_orm::sqlx::Error::Database(db)
+                    if db.kind() == sea_orm::sqlx::error::ErrorKind::CheckViolation
+            )
+        }
+        _ => false,
     }
 }
 

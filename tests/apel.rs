@@ -349,3 +349,89 @@ fn summaries_equal_apel_semantics_after_any_sequence() {
         });
     });
 }
+
+/// The v0.4 example of EGI's cloud accounting documentation: a running VM
+/// sends `EndTime: 0` (no end yet). It is a valid record whose end is none,
+/// not a VM that ended in 1970 (which broke `ck_cloud_records_times` and
+/// answered 500).
+#[tokio::test]
+async fn a_running_vm_with_end_time_zero_is_loaded_without_an_end() {
+    let app = app().await;
+    let db = &app.db.conn;
+    let body = "APEL-cloud-message: v0.4\n\
+        VMUUID: https://cloud.example.org:11443/vm/1234 2016-03-30 09:14:59+00:00\n\
+        SiteName: CESGA\n\
+        CloudComputeService: Cloud Service\n\
+        MachineName: one-1234\n\
+        LocalUserId: 19\n\
+        LocalGroupId: 101\n\
+        GlobalUserName: /DC=EU/DC=EGI/C=GB/O=Robots/O=EGI/CN=Robot:someone@example.org\n\
+        FQAN: /fedcloud.egi.eu/Role=NULL/Capability=NULL\n\
+        Status: started\n\
+        StartTime: 1459329299\n\
+        EndTime: 0\n\
+        SuspendDuration: 0\n\
+        WallDuration: 86400\n\
+        CpuDuration: 43200\n\
+        CpuCount: 1\n\
+        NetworkType: NULL\n\
+        NetworkInbound: 0\n\
+        NetworkOutbound: 0\n\
+        PublicIPCount: 1\n\
+        Memory: 512\n\
+        Disk: 10\n\
+        BenchmarkType: HEPSPEC06\n\
+        Benchmark: 10.1\n\
+        StorageRecordId: NULL\n\
+        ImageId: https://appdb.egi.eu/store/vo/image/1234\n\
+        CloudType: OpenNebula\n\
+        %%\n";
+    let (status, text) = post(&app, Some(ALLOWED), body).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (202, "\"Data successfully saved for future loading.\"")
+    );
+    let stored = cloud_records::Entity::find().all(db).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].end_time, None);
+    assert_eq!(
+        stored[0].start_time,
+        Utc.timestamp_opt(1_459_329_299, 0).unwrap()
+    );
+    assert_eq!(stored[0].wall_duration, 86_400);
+    assert_eq!(stored[0].cpu_duration, Some(43_200));
+
+    // An end before the start is the client's error, in APEL's format: 400
+    // with the reason, and nothing stored (it used to reach the CHECK: 500).
+    let ended_before = body
+        .replace("vm/1234", "vm/5678")
+        .replace("EndTime: 0", "EndTime: 1459329298");
+    let (status, text) = post(&app, Some(ALLOWED), &ended_before).await;
+    assert_eq!(status, 400, "{text}");
+    let reason: String = serde_json::from_str(&text).unwrap();
+    assert!(
+        reason.contains("record 1") && reason.contains("EndTime"),
+        "{reason}"
+    );
+    assert_eq!(cloud_records::Entity::find().all(db).await.unwrap(), stored);
+}
+
+/// The backstop: a `CHECK` that refuses a row is the client's error (400),
+/// not a server failure, on both backends.
+#[tokio::test]
+async fn a_check_violation_is_a_bad_request() {
+    use sea_orm::ConnectionTrait as _;
+    let db = TestDb::new().await;
+    let error = db
+        .conn
+        .execute_unprepared("INSERT INTO vos (name) VALUES ('')")
+        .await
+        .unwrap_err();
+    let error = tally::error::Error::from(error);
+    assert!(
+        matches!(error, tally::error::Error::BadRequest(_)),
+        "{error:?}"
+    );
+    assert_eq!(error.status().as_u16(), 400);
+    assert!(!error.to_string().contains("ck_vos_name"), "{error}");
+}

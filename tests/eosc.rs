@@ -956,6 +956,7 @@ fn rollups_equal_raw_sums_after_any_sequence() {
 async fn a_key_stored_concurrently_is_a_replay_or_a_conflict() {
     let w = setup().await;
     if w.db.backend() != sea_orm::DbBackend::Postgres {
+        eprintln!("skipped: only PostgreSQL has concurrent writers to race");
         return;
     }
     for (value, replay) in [(1.0, true), (2.0, false)] {

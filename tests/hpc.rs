@@ -307,15 +307,33 @@ async fn usage_comes_from_the_formula_valid_at_the_task_start() {
         .collect();
     assert_eq!(hourly.len(), 2);
     assert_eq!(hourly.iter().map(|h| h.1).sum::<i64>(), 3000);
-    // The usage route reads the rollups: 3 + 6 node-hours over the period.
-    let response = app
-        .client
-        .get(app.url("/api/v1/usage?from=2026-03-01&to=2026-03-31"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    let _ = response.status();
+    // The usage route reads the rollups: 3 + 6 node-hours over the period,
+    // from the two priced tasks (the flagged ones count nothing). A collector
+    // posts but does not read: an administrator asks.
+    let admin = app.token_for(world::user(db, "admin", "system_admin", Scope::System).await);
+    let (status, body) = app
+        .get_as(Some(&admin), "/api/v1/usage?from=2026-03-01&to=2026-03-31")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        json!({
+            "from": "2026-03-01",
+            "to": "2026-03-31",
+            "usage": [
+                { "project": "OPEN-1", "source": "hpc", "unit": "node_hour", "quantity": "9", "records": 2 },
+            ],
+        })
+    );
+    // A period before the tasks holds nothing.
+    let (status, body) = app
+        .get_as(Some(&admin), "/api/v1/usage?from=2026-02-01&to=2026-02-28")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["usage"],
+        json!([])
+    );
 }
 
 /// Times finer than a microsecond (what PostgreSQL keeps) are cut on arrival:

@@ -569,3 +569,138 @@ fragment TypeRef on __Type {
     ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
 }
 ";
+
+/// One field selected 500 times (as such, in inline fragments or through
+/// repeated spreads of one fragment) and a field carrying 500 directives are
+/// refused before execution, with a token or without, and cost no SQL.
+#[tokio::test]
+async fn repeated_fields_and_piles_of_directives_are_refused_before_the_database() {
+    let (app, token) = app_with(&[]).await;
+    let typename = "__typename ".repeat(500);
+    let api_version = "apiVersion ".repeat(500);
+    let inline = "... on Query { apiVersion } ".repeat(500);
+    let spreads = format!(
+        "{{ {} }} fragment F on Query {{ apiVersion }}",
+        "...F ".repeat(500)
+    );
+    let directives = "@include(if: true) ".repeat(500);
+    let cases = [
+        (
+            "__typename × 500",
+            format!("{{ {typename} }}"),
+            "__typename",
+        ),
+        (
+            "apiVersion × 500",
+            format!("{{ {api_version} }}"),
+            "apiVersion",
+        ),
+        (
+            "inline fragments × 500",
+            format!("{{ {inline} }}"),
+            "apiVersion",
+        ),
+        ("fragment spreads × 500", spreads, "apiVersion"),
+        (
+            "500 directives",
+            format!("{{ apiVersion {directives} }}"),
+            "directives",
+        ),
+        (
+            "500 directives on __typename",
+            format!("{{ __typename {directives} }}"),
+            "directives",
+        ),
+    ];
+    for token in [Some(token.as_str()), None] {
+        for (case, text, named) in &cases {
+            app.statements.reset();
+            let (status, _, answer) = post(&app, token, "application/json", query(text)).await;
+            assert_eq!(
+                (status, code(&answer)),
+                (400, "LIMIT_EXCEEDED"),
+                "{case}: {answer}"
+            );
+            assert_eq!(answer.get("data"), None, "{case}: {answer}");
+            assert!(message(&answer).contains(named), "{case}: {answer}");
+            assert!(
+                message(&answer).contains("TALLY_GRAPHQL_"),
+                "{case}: {answer}"
+            );
+            assert_eq!(
+                app.statements.count(),
+                0,
+                "{case} touched the database: {:?}",
+                app.statements.recorded()
+            );
+        }
+    }
+    // Within the limits, repetition is allowed: GraphQL merges the fields.
+    let (status, _, answer) = post(
+        &app,
+        Some(&token),
+        "application/json",
+        query("{ apiVersion apiVersion __typename @include(if: true) @skip(if: false) }"),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"]["__typename"], "QueryRoot", "{answer}");
+}
+
+/// async-graphql does not validate what is written on `__typename`
+/// (its validator skips the field): unknown directives, directives given
+/// twice, bad or missing arguments are refused before execution, as they are
+/// on every other field.
+#[tokio::test]
+async fn directives_and_arguments_on_typename_are_validated() {
+    let (app, token) = app_with(&[]).await;
+    for (text, expected) in [
+        ("{ __typename @aa }", "Unknown directive \"aa\""),
+        ("{ apiVersion @aa(x: 1) }", "Unknown directive \"aa\""),
+        ("{ __typename @aa(x: 1) }", "Unknown directive \"aa\""),
+        (
+            "{ __typename @include(if: true) @include(if: true) }",
+            "Duplicate directive \"include\"",
+        ),
+        ("{ __typename @include }", "\"if\""),
+        ("{ __typename @include(if: 1) }", "\"if\""),
+        ("{ __typename @skip(if: true, x: 1) }", "\"x\""),
+        ("{ __typename(x: 1) }", "\"x\""),
+        (
+            "{ ...F } fragment F on Query { __typename @aa }",
+            "Unknown directive \"aa\"",
+        ),
+    ] {
+        app.statements.reset();
+        let (status, _, answer) = post(&app, Some(&token), "application/json", query(text)).await;
+        assert_eq!(
+            (status, code(&answer)),
+            (400, "BAD_USER_INPUT"),
+            "{text}: {answer}"
+        );
+        assert_eq!(answer.get("data"), None, "{text}: {answer}");
+        assert!(message(&answer).contains(expected), "{text}: {answer}");
+        assert_eq!(
+            app.statements.count(),
+            0,
+            "{text}: {:?}",
+            app.statements.recorded()
+        );
+    }
+    // Variables are allowed where GraphQL allows them. (async-graphql counts
+    // a variable used only on `__typename` as unused and refuses it, since
+    // its validator does not look there: `apiVersion` uses it too.)
+    let (status, _, answer) = post(
+        &app,
+        Some(&token),
+        "application/json",
+        json!({
+            "query": "query Q($on: Boolean!) { __typename @include(if: $on) apiVersion @skip(if: $on) }",
+            "variables": { "on": true },
+        })
+        .to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"]["__typename"], "QueryRoot", "{answer}");
+}

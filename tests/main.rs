@@ -39,3 +39,4 @@ mod request_limits;
 mod schema;
 mod storage;
 mod subscriptions;
+mod wire;

@@ -73,6 +73,21 @@ pub enum AuthFailure {
     Internal(#[from] Error),
 }
 
+/// Refused credentials in Tally's own terms, for every adapter (REST routes
+/// and GraphQL alike): 401 [`Error::Unauthenticated`], with the reason logged
+/// but not shown; the unexpected stays [`Error::Internal`].
+impl From<AuthFailure> for Error {
+    fn from(failure: AuthFailure) -> Self {
+        match failure {
+            AuthFailure::Internal(error) => error,
+            other => {
+                tracing::info!(reason = %other, "credentials refused");
+                Error::Unauthenticated
+            }
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for AuthFailure {
     fn from(error: sea_orm::DbErr) -> Self {
         Self::Internal(error.into())

@@ -61,6 +61,15 @@
 //! * Missing optional values are `None`; APEL stores the string `'None'` for
 //!   missing names, and `Benchmark` defaults to `0.0`. Both defaults are the
 //!   caller's business.
+//! * **`EndTime: 0` means no end.** Collectors send it for a running VM
+//!   (the v0.4 example of EGI's cloud accounting documentation does); APEL
+//!   stores it as 1970-01-01. Tally reads 0 (in either spelling, epoch
+//!   seconds or `1970-01-01T00:00:00Z`) as "not ended", so the record of a
+//!   running VM is valid.
+//! * **An `EndTime` before the `StartTime` is rejected** (APEL stores it).
+//!   Tally's `cloud_records` table refuses such a row, and a record that the
+//!   parser accepts must always be storable: no client input reaches a
+//!   database constraint ([`CloudMessage::check_loadable`]).
 //! * [`CloudRecord::effective_wall_duration`] applies the loader's
 //!   `ReplaceCloudRecord` rules; see there for the NULL `WallDuration` rule
 //!   and the seconds-instead-of-`YYYYMMDDhhmmss` deviation.
@@ -524,9 +533,10 @@ impl CloudRecord {
     /// calendar day the summariser books the usage on.
     ///
     /// # Errors
-    /// `StartTime` is missing (`NOT NULL` in APEL's table), the wall
-    /// duration cannot be had (see [`Self::effective_wall_duration`]), or the
-    /// sum leaves the representable time range.
+    /// `StartTime` is missing (`NOT NULL` in APEL's table), `EndTime` is
+    /// before it, the wall duration cannot be had (see
+    /// [`Self::effective_wall_duration`]), or the sum leaves the
+    /// representable time range.
     pub fn measurement_time(&self) -> Result<DateTime<Utc>, ApelError> {
         let start = self.start_time.ok_or_else(|| {
             self.error(
@@ -534,6 +544,18 @@ impl CloudRecord {
                 "missing; APEL's CloudRecords.StartTime is NOT NULL, so APEL rejects the message",
             )
         })?;
+        if let Some(end) = self.end_time
+            && end < start
+        {
+            return Err(self.error(
+                "EndTime",
+                &format!(
+                    "{} is before StartTime {} (send 0 or NULL while the VM runs)",
+                    end.to_rfc3339(),
+                    start.to_rfc3339()
+                ),
+            ));
+        }
         let wall = self.effective_wall_duration()?;
         self.suspend_duration_or_zero()
             .checked_add(wall)
@@ -576,7 +598,8 @@ impl CloudRecord {
             vo_role,
             status: raw.text("Status"),
             start_time: raw.time("StartTime")?,
-            end_time: raw.time("EndTime")?,
+            // A running VM's collector sends `EndTime: 0`: no end yet.
+            end_time: raw.time("EndTime")?.filter(|end| end.timestamp() != 0),
             suspend_duration: raw.count("SuspendDuration")?,
             wall_duration: raw.count("WallDuration")?,
             cpu_duration: raw.count("CpuDuration")?,
@@ -600,9 +623,10 @@ impl CloudRecord {
 
 impl CloudMessage {
     /// Checks every record the way APEL's database insert would: each needs
-    /// a `StartTime` and a wall duration (see
+    /// a `StartTime`, no `EndTime` before it, and a wall duration (see
     /// [`CloudRecord::effective_wall_duration`]), and one failure rejects the
-    /// whole message.
+    /// whole message. A record that passes can be stored: it breaks none of
+    /// `cloud_records`' `CHECK`s.
     ///
     /// # Errors
     /// The first record that cannot be loaded, with its 1-based position.
@@ -1310,6 +1334,31 @@ mod tests {
     }
 
     // -- typed values -----------------------------------------------------
+
+    #[test]
+    fn end_time_zero_means_running_and_an_end_before_the_start_is_refused() {
+        let base = "VMUUID: a\nSiteName: b\nStartTime: 1000\nWallDuration: 50\nStatus: started\n";
+        for zero in ["0", "1970-01-01T00:00:00Z", "NULL"] {
+            let record = parse_record(&format!("{base}EndTime: {zero}")).unwrap();
+            assert_eq!(record.end_time, None, "{zero}");
+            assert_eq!(record.measurement_time().unwrap(), at(1050), "{zero}");
+        }
+        let record = parse_record(&format!("{base}EndTime: 999")).unwrap();
+        let error = record.measurement_time().unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("EndTime"));
+        assert!(error.message.contains("before StartTime"), "{error}");
+        let message =
+            parse_message(&format!("APEL-cloud-message: v0.4\n{base}EndTime: 999\n")).unwrap();
+        assert_eq!(
+            message.check_loadable().unwrap_err().record,
+            Some(1),
+            "the whole message is refused"
+        );
+        // An end equal to the start is a VM that lived no time: valid.
+        let record = parse_record(&format!("{base}EndTime: 1000")).unwrap();
+        assert_eq!(record.end_time, Some(at(1000)));
+        assert!(record.measurement_time().is_ok());
+    }
 
     #[test]
     fn epoch_and_iso_times() {

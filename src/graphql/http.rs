@@ -36,7 +36,6 @@ use super::limits::{self, Refusal};
 use crate::app::AppState;
 use crate::auth::{AuthFailure, Caller};
 use crate::error::Error;
-use crate::rest::tally::auth_error;
 
 /// The media type of GraphQL responses (GraphQL over HTTP §7.2), sent when the
 /// client accepts it; `application/json` otherwise.
@@ -490,7 +489,7 @@ fn coded(message: String, code: &str) -> ServerError {
 /// The status and GraphQL error of refused credentials: 401 and
 /// `UNAUTHENTICATED`, or 500 and `INTERNAL` when checking them failed.
 fn refusal_of(failure: AuthFailure) -> (StatusCode, ServerError) {
-    let error = auth_error(failure);
+    let error = Error::from(failure);
     let status = if error.status() == StatusCode::INTERNAL_SERVER_ERROR {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {

@@ -2,17 +2,31 @@
 //! anything touches the database (`docs/graphql.md`, Limits).
 //!
 //! Two layers. async-graphql's own limits (`limit_depth`, `limit_complexity`,
-//! `limit_recursive_depth`) run in its validation, with list fields costing
-//! `first × child` through [`connection_cost`]. Before that, [`inspect`] walks
-//! the parsed document once, with each fragment measured once: it finds
-//! fragment cycles, counts aliases, and measures the depth and the number of
+//! `limit_recursive_depth`, `limit_directives`) run in its validation, with
+//! list fields costing `first × child` through [`connection_cost`]. Before
+//! that, [`inspect`] walks the parsed document once, with each fragment
+//! measured once: it finds fragment cycles, counts aliases and directives,
+//! counts how often one selection set selects the same response key (inline
+//! fragments and spreads merged in), and measures the depth and the number of
 //! fields once fragments are inlined, so that a document built to make
-//! validation itself slow (fragments spreading fragments many times over) is
-//! refused in linear time.
+//! validation itself slow (fragments spreading fragments many times over, a
+//! field repeated hundreds of times, which async-graphql's
+//! `OverlappingFieldsCanBeMerged` compares pairwise) is refused in linear
+//! time.
+//!
+//! It also validates what async-graphql's validator never looks at:
+//! `__typename`. The validator skips that field altogether (`visit_selection`
+//! in async-graphql's `validation/visitor.rs` does not call `visit_field` for
+//! it), so its arguments and directives escape every rule; [`inspect`] checks
+//! them as the rules would (known directives, no duplicates, the `if`
+//! argument).
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
-use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::parser::types::{
+    Directive, ExecutableDocument, Field, OperationType, Selection, SelectionSet,
+};
 use async_graphql::{Name, Positioned, ServerError, ServerResult};
 
 use super::page::MAX_PAGE_SIZE;
@@ -22,6 +36,12 @@ use crate::config::GraphqlConfig;
 /// is walked, whatever `TALLY_GRAPHQL_MAX_DEPTH` says (it guards the walk
 /// itself: recursion needs stack).
 const MAX_NESTING: usize = 64;
+
+/// The directives a field may carry: Tally's schema declares no custom
+/// directive, so only GraphQL's own `@include` and `@skip` (each with a
+/// `Boolean!` argument `if`). A test introspects the schema to keep this
+/// list true.
+pub(crate) const FIELD_DIRECTIVES: &[&str] = &["include", "skip"];
 
 /// Why a document is refused before execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +173,11 @@ pub(crate) fn explain(message: &str, limits: &GraphqlConfig) -> Option<String> {
             "the operation nests fields deeper than {} levels (TALLY_GRAPHQL_MAX_DEPTH)",
             limits.max_depth
         ))
+    } else if message.starts_with("The number of directives") {
+        Some(format!(
+            "a field carries more than {} directives (TALLY_GRAPHQL_MAX_DIRECTIVES)",
+            limits.max_directives
+        ))
     } else {
         None
     }
@@ -170,12 +195,29 @@ pub(crate) fn inspect(
 ) -> Result<Shape, Refusal> {
     let mut walk = Walk {
         doc,
+        max_directives: limits.max_directives,
         fragments: HashMap::new(),
         stack: Vec::new(),
     };
     let mut total = Measure::default();
-    for (_, operation) in doc.operations.iter() {
-        total.add(walk.selection_set(&operation.node.selection_set, 0)?);
+    for (name, operation) in doc.operations.iter() {
+        let place = || match name {
+            Some(name) => format!("the operation `{name}`"),
+            None => "the operation".to_owned(),
+        };
+        walk.directives(&operation.node.directives, place)?;
+        for variable in &operation.node.variable_definitions {
+            walk.directives(&variable.node.directives, || {
+                format!("the variable `${}`", variable.node.name.node)
+            })?;
+        }
+        let (measure, keys) = walk.selection_set(&operation.node.selection_set, 0)?;
+        total.add(measure.with_keys(&keys));
+    }
+    // Fragments that no operation spreads are still validated (and refused
+    // as unused) by async-graphql: they get the same checks.
+    for name in doc.fragments.keys() {
+        walk.fragment(name, 0)?;
     }
     let aliases = doc
         .operations
@@ -208,6 +250,19 @@ pub(crate) fn inspect(
             total.fields, limits.max_complexity
         )));
     }
+    // GraphQL merges a field selected many times into one, but async-graphql
+    // validates and executes every copy; a few copies are normal (a field in
+    // several fragments), hundreds are not.
+    if let Some((key, times)) = total.most_repeated
+        && times > limits.max_repeats
+    {
+        return Err(Refusal::Limit(format!(
+            "one selection set selects `{key}` {times} times, more than {} \
+             (TALLY_GRAPHQL_MAX_REPEATS); select a field once, or use aliases for \
+             different arguments",
+            limits.max_repeats
+        )));
+    }
     let operation = match (operation_name, &doc.operations) {
         (Some(name), _) => doc
             .operations
@@ -230,27 +285,63 @@ pub(crate) fn inspect(
 
 /// Size of a selection set with its fragments inlined.
 #[derive(Debug, Clone, Copy, Default)]
-struct Measure {
+struct Measure<'a> {
     /// Fields, counted once per place they are inlined.
     fields: usize,
     /// Deepest field nesting.
     depth: usize,
     /// Whether `__schema` or `__type` is selected.
     introspection: bool,
+    /// The response key selected most often in one selection set, and how
+    /// often.
+    most_repeated: Option<(&'a str, usize)>,
 }
 
-impl Measure {
+impl<'a> Measure<'a> {
     fn add(&mut self, other: Self) {
         self.fields = self.fields.saturating_add(other.fields);
         self.depth = self.depth.max(other.depth);
         self.introspection |= other.introspection;
+        self.repeated(other.most_repeated);
+    }
+
+    fn repeated(&mut self, candidate: Option<(&'a str, usize)>) {
+        if let Some((key, times)) = candidate
+            && self
+                .most_repeated
+                .is_none_or(|(other, most)| (times, key) > (most, other))
+        {
+            self.most_repeated = Some((key, times));
+        }
+    }
+
+    /// This measure, with the repetitions of one selection set's `keys`.
+    fn with_keys(mut self, keys: &Keys<'a>) -> Self {
+        for (key, times) in keys {
+            self.repeated(Some((key, *times)));
+        }
+        self
+    }
+}
+
+/// The response keys a selection set selects at its own level (inline
+/// fragments and fragment spreads merged in), with how often each.
+type Keys<'a> = HashMap<&'a str, usize>;
+
+fn merge<'a>(into: &mut Keys<'a>, keys: &Keys<'a>) {
+    for (key, times) in keys {
+        let count = into.entry(key).or_default();
+        *count = count.saturating_add(*times);
     }
 }
 
 struct Walk<'a> {
     doc: &'a ExecutableDocument,
-    /// Fragments already measured.
-    fragments: HashMap<&'a str, Measure>,
+    /// `TALLY_GRAPHQL_MAX_DIRECTIVES`.
+    max_directives: usize,
+    /// Fragments already measured, with the keys they select at their top
+    /// level.
+    fragments: HashMap<&'a str, (Measure<'a>, Rc<Keys<'a>>)>,
     /// Fragments being measured, outermost first (to report a cycle).
     stack: Vec<&'a str>,
 }
@@ -260,41 +351,69 @@ impl<'a> Walk<'a> {
         &mut self,
         set: &'a Positioned<SelectionSet>,
         nesting: usize,
-    ) -> Result<Measure, Refusal> {
+    ) -> Result<(Measure<'a>, Keys<'a>), Refusal> {
         if nesting > MAX_NESTING {
             return Err(Refusal::Limit(format!(
                 "selections and fragments nest more than {MAX_NESTING} levels deep"
             )));
         }
         let mut measure = Measure::default();
+        let mut keys = Keys::new();
         for item in &set.node.items {
             match &item.node {
                 Selection::Field(field) => {
-                    let inner = self.selection_set(&field.node.selection_set, nesting + 1)?;
                     let name = field.node.name.node.as_str();
+                    self.directives(&field.node.directives, || format!("the field `{name}`"))?;
+                    if name == "__typename" {
+                        typename(&field.node)?;
+                    }
+                    let (inner, inner_keys) =
+                        self.selection_set(&field.node.selection_set, nesting + 1)?;
+                    let inner = inner.with_keys(&inner_keys);
                     measure.add(Measure {
                         fields: inner.fields.saturating_add(1),
                         depth: inner.depth + 1,
                         introspection: inner.introspection
                             || name == "__schema"
                             || name == "__type",
+                        most_repeated: inner.most_repeated,
                     });
+                    let count = keys
+                        .entry(field.node.response_key().node.as_str())
+                        .or_default();
+                    *count = count.saturating_add(1);
                 }
                 Selection::InlineFragment(fragment) => {
-                    measure.add(self.selection_set(&fragment.node.selection_set, nesting + 1)?);
+                    self.directives(&fragment.node.directives, || {
+                        "an inline fragment".to_owned()
+                    })?;
+                    let (inner, inner_keys) =
+                        self.selection_set(&fragment.node.selection_set, nesting + 1)?;
+                    measure.add(inner);
+                    merge(&mut keys, &inner_keys);
                 }
                 Selection::FragmentSpread(spread) => {
-                    measure.add(self.fragment(&spread.node.fragment_name.node, nesting + 1)?);
+                    let name = &spread.node.fragment_name.node;
+                    self.directives(&spread.node.directives, || {
+                        format!("the spread of `{name}`")
+                    })?;
+                    let (inner, inner_keys) = self.fragment(name, nesting + 1)?;
+                    measure.add(inner);
+                    merge(&mut keys, &inner_keys);
                 }
             }
         }
-        Ok(measure)
+        Ok((measure, keys))
     }
 
-    fn fragment(&mut self, name: &'a Name, nesting: usize) -> Result<Measure, Refusal> {
+    fn fragment(
+        &mut self,
+        name: &'a Name,
+        nesting: usize,
+    ) -> Result<(Measure<'a>, Rc<Keys<'a>>), Refusal> {
         let name = name.as_str();
-        if let Some(measure) = self.fragments.get(name) {
-            return Ok(*measure);
+        if let Some((measure, keys)) = self.fragments.get(name) {
+            return Ok((*measure, keys.clone()));
         }
         if let Some(start) = self.stack.iter().position(|f| *f == name) {
             let mut cycle: Vec<&str> = self.stack[start..].to_vec();
@@ -306,15 +425,94 @@ impl<'a> Walk<'a> {
         }
         // An unknown fragment is validation's to report; it costs nothing here.
         let Some(fragment) = self.doc.fragments.get(name) else {
-            return Ok(Measure::default());
+            return Ok((Measure::default(), Rc::default()));
         };
+        self.directives(&fragment.node.directives, || {
+            format!("the fragment `{name}`")
+        })?;
         self.stack.push(name);
-        let measure = self.selection_set(&fragment.node.selection_set, nesting);
+        let measured = self.selection_set(&fragment.node.selection_set, nesting);
         self.stack.pop();
-        let measure = measure?;
-        self.fragments.insert(name, measure);
-        Ok(measure)
+        let (measure, keys) = measured?;
+        let keys = Rc::new(keys);
+        self.fragments.insert(name, (measure, keys.clone()));
+        Ok((measure, keys))
     }
+
+    /// Refuses more than `TALLY_GRAPHQL_MAX_DIRECTIVES` directives on the
+    /// place `place` names.
+    fn directives(
+        &self,
+        directives: &[Positioned<Directive>],
+        place: impl FnOnce() -> String,
+    ) -> Result<(), Refusal> {
+        if directives.len() > self.max_directives {
+            return Err(Refusal::Limit(format!(
+                "{} carries {} directives, more than {} (TALLY_GRAPHQL_MAX_DIRECTIVES)",
+                place(),
+                directives.len(),
+                self.max_directives
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Validates a `__typename` selection as async-graphql validates every other
+/// field (it skips this one): no arguments; only known directives, each once,
+/// each with its `if: Boolean!` argument. The messages are async-graphql's.
+fn typename(field: &Field) -> Result<(), Refusal> {
+    if let Some((argument, _)) = field.arguments.first() {
+        return Err(Refusal::Invalid(format!(
+            "Unknown argument \"{}\" on field \"__typename\".",
+            argument.node
+        )));
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for directive in &field.directives {
+        let name = directive.node.name.node.as_str();
+        if !FIELD_DIRECTIVES.contains(&name) {
+            return Err(Refusal::Invalid(format!("Unknown directive \"{name}\"")));
+        }
+        if seen.contains(&name) {
+            return Err(Refusal::Invalid(format!("Duplicate directive \"{name}\"")));
+        }
+        seen.push(name);
+        let mut condition = false;
+        for (argument, value) in &directive.node.arguments {
+            if argument.node != "if" {
+                return Err(Refusal::Invalid(format!(
+                    "Unknown argument \"{}\" on directive \"{name}\".",
+                    argument.node
+                )));
+            }
+            if condition {
+                return Err(Refusal::Invalid(format!(
+                    "There can only be one argument named \"if\" on directive \"{name}\"."
+                )));
+            }
+            // A literal must be a Boolean. A variable is left to
+            // async-graphql, which reads it as a Boolean when it removes
+            // skipped selections before execution (`remove_skipped_selection`
+            // in its `schema.rs`).
+            if let Some(constant) = value.node.clone().into_const()
+                && !matches!(constant, async_graphql::Value::Boolean(_))
+            {
+                return Err(Refusal::Invalid(format!(
+                    "Invalid value for argument \"if\" of directive \"@{name}\", expected \
+                     type \"Boolean!\""
+                )));
+            }
+            condition = true;
+        }
+        if !condition {
+            return Err(Refusal::Invalid(format!(
+                "Directive \"@{name}\" argument \"if\" of type \"Boolean!\" is required but \
+                 not provided"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Aliased fields written in `set` (fragments are counted where they are
@@ -409,6 +607,106 @@ mod tests {
         assert!(
             matches!(shape(&format!("{{ {aliases} }}")), Err(Refusal::Limit(m)) if m.contains("51 aliases"))
         );
+    }
+
+    #[tokio::test]
+    async fn the_schema_declares_exactly_the_field_directives_checked_on_typename() {
+        let schema = crate::graphql::build_schema();
+        let response = schema
+            .execute("{ __schema { directives { name locations args { name } } } }")
+            .await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let data = response.data.into_json().unwrap();
+        let mut on_fields: Vec<(String, Vec<String>)> = data["__schema"]["directives"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["locations"].as_array().unwrap().contains(&"FIELD".into()))
+            .map(|d| {
+                let args = d["args"].as_array().unwrap();
+                (
+                    d["name"].as_str().unwrap().to_owned(),
+                    args.iter()
+                        .map(|a| a["name"].as_str().unwrap().to_owned())
+                        .collect(),
+                )
+            })
+            .collect();
+        on_fields.sort();
+        let expected: Vec<(String, Vec<String>)> = FIELD_DIRECTIVES
+            .iter()
+            .map(|name| ((*name).to_owned(), vec!["if".to_owned()]))
+            .collect();
+        assert_eq!(on_fields, expected);
+    }
+
+    #[test]
+    fn repeats_and_directives_are_counted_through_fragments() {
+        let limits = GraphqlConfig {
+            max_repeats: 3,
+            max_directives: 2,
+            ..GraphqlConfig::default()
+        };
+        let check = |query: &str| inspect(&parse_query(query).unwrap(), None, &limits);
+        assert!(check("{ a a a b: a }").is_ok());
+        for refused in [
+            "{ a a a a }",
+            "{ x { a ... on X { a } ...F } } fragment F on X { a a }",
+            "{ ...F ...F } fragment F on Query { a a }",
+        ] {
+            assert!(
+                matches!(check(refused), Err(Refusal::Limit(m)) if m.contains("`a` 4 times")),
+                "{refused}: {:?}",
+                check(refused)
+            );
+        }
+        assert!(check("{ a @include(if: true) @skip(if: false) }").is_ok());
+        for refused in [
+            "{ a @x @x @x }",
+            "{ ... @x @x @x { a } }",
+            "query Q @x @x @x { a }",
+            "{ ...F } fragment F on Query @x @x @x { a }",
+            // An unused fragment is checked too.
+            "{ a } fragment F on Query { a @x @x @x }",
+        ] {
+            assert!(
+                matches!(check(refused), Err(Refusal::Limit(m)) if m.contains("3 directives")),
+                "{refused}: {:?}",
+                check(refused)
+            );
+        }
+    }
+
+    #[test]
+    fn typename_is_validated_like_other_fields() {
+        assert!(shape("{ __typename @include(if: true) @skip(if: $v) }").is_ok());
+        for (query, message) in [
+            ("{ __typename @aa }", "Unknown directive \"aa\""),
+            ("{ __typename(x: 1) }", "Unknown argument \"x\""),
+            (
+                "{ __typename @skip(if: true) @skip(if: true) }",
+                "Duplicate directive",
+            ),
+            ("{ __typename @skip }", "is required but not provided"),
+            (
+                "{ __typename @skip(if: \"yes\") }",
+                "Invalid value for argument",
+            ),
+            (
+                "{ __typename @skip(if: true, if: false) }",
+                "only be one argument",
+            ),
+            (
+                "{ __typename @skip(unless: true) }",
+                "Unknown argument \"unless\"",
+            ),
+        ] {
+            assert!(
+                matches!(shape(query), Err(Refusal::Invalid(m)) if m.contains(message)),
+                "{query}: {:?}",
+                shape(query)
+            );
+        }
     }
 
     #[test]

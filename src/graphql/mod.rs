@@ -72,6 +72,9 @@ pub fn build_schema_with(limits: &GraphqlConfig) -> TallySchema {
         // Selection sets and fragment spreads nest at most this deep while
         // async-graphql walks them (fields and fragment hops both count).
         .limit_recursive_depth(limits.max_depth.max(16) * 2)
+        // `limits::inspect` refuses piles of directives first, with a clearer
+        // message; this also guards operations that do not pass through it.
+        .limit_directives(limits.max_directives)
         .extension(http::Authenticate);
     if limits.suggestions == Exposure::Never {
         builder = builder.disable_suggestions();

@@ -9,7 +9,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::app::AppState;
 use crate::auth::session_code::SessionError;
@@ -61,16 +62,31 @@ impl Problem {
     }
 }
 
+/// The body of a [`Problem`]: ASP.NET Core's `ProblemDetails`, in its order
+/// (`title`, `status`, `detail`; upstream sends no `type` or `instance`).
+#[derive(Debug, Serialize)]
+struct ProblemDetails<'a> {
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body =
-            json!({ "title": self.title, "status": self.status.as_u16(), "detail": self.detail });
-        (
-            self.status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            body.to_string(),
-        )
-            .into_response()
+        let body = ProblemDetails {
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+        };
+        match serde_json::to_string(&body) {
+            Ok(body) => (
+                self.status,
+                [(header::CONTENT_TYPE, "application/problem+json")],
+                body,
+            )
+                .into_response(),
+            Err(error) => Problem::from(Error::internal(&error)).into_response(),
+        }
     }
 }
 
@@ -243,6 +259,21 @@ fn job_state_name(state: i16) -> &'static str {
     }
 }
 
+/// One row of `JobsStateAgregationReport`: upstream's
+/// `JobStateAggregationReportExt`, whose fields come in this order
+/// (heappe.md; pinned by the `wire::heappe_jobs_state_aggregation_report`
+/// snapshot).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobStateAggregationReportExt {
+    /// HEAppE's JobState value.
+    job_state_id: i16,
+    /// Its name (`Finished`, …).
+    job_state_name: &'static str,
+    /// How many jobs are in that state.
+    count: i64,
+}
+
 /// `GET /heappe/JobReporting/JobsStateAgregationReport` (upstream's spelling):
 /// the number of jobs per state over every job of the caller's GroupReporter
 /// projects.
@@ -250,16 +281,20 @@ async fn jobs_state_aggregation_report(
     State(state): State<AppState>,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Vec<JobStateAggregationReportExt>>, Problem> {
     let query = HeappeQuery(query);
     let principal = caller(&state, &query, &headers).await?;
     require(&principal, HeappeRole::GroupReporter)?;
     let scope = principal.heappe_projects(HeappeRole::GroupReporter);
     let counts = hpc::job_state_counts(&state.db, &scope).await?;
-    Ok(Json(Value::Array(
+    Ok(Json(
         counts
             .into_iter()
-            .map(|c| json!({ "JobStateId": c.state, "JobStateName": job_state_name(c.state), "Count": c.count }))
+            .map(|c| JobStateAggregationReportExt {
+                job_state_id: c.state,
+                job_state_name: job_state_name(c.state),
+                count: c.count,
+            })
             .collect(),
-    )))
+    ))
 }

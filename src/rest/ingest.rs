@@ -19,7 +19,6 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 
-use super::tally::auth_error;
 use crate::app::AppState;
 use crate::auth::{Caller, Principal, ProjectScope};
 use crate::entity::idempotency_keys;
@@ -79,7 +78,7 @@ async fn collector(state: &AppState, headers: &HeaderMap) -> Result<Principal, E
         .auth
         .bearer(&state.db, headers)
         .await
-        .map_err(auth_error)?
+        .map_err(Error::from)?
     {
         Caller::Authenticated(principal) => principal,
         Caller::Anonymous => return Err(Error::Unauthenticated),

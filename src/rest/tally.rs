@@ -3,63 +3,99 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::request::Parts;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::auth::{AuthFailure, Caller};
+use crate::auth::Caller;
 use crate::error::Error;
 use crate::service::cloud;
 
-/// Maps a refused credential to Tally's 401 (the unexpected stays internal).
-pub(crate) fn auth_error(failure: AuthFailure) -> Error {
-    match failure {
-        AuthFailure::Internal(error) => error,
-        other => {
-            tracing::info!(reason = %other, "credentials refused");
-            Error::Unauthenticated
-        }
-    }
+/// The answer of `GET /api/v1/whoami`. Field order is this type's
+/// (pinned by the `wire::whoami_wire_format` snapshots).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Whoami {
+    /// Whether the request carried valid credentials.
+    authenticated: bool,
+    /// The caller, when authenticated.
+    user: Option<WhoamiUser>,
+    /// The caller's grants (none when anonymous).
+    grants: Vec<WhoamiGrant>,
+    /// The DN of the client certificate (or of the trusted proxy's header),
+    /// in slash form.
+    client_dn: Option<String>,
+    /// Whether that DN may publish APEL records: `allowed`, `banned` or
+    /// `unknown`.
+    publisher: Option<&'static str>,
+}
+
+/// The caller of [`Whoami`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WhoamiUser {
+    /// The Tally user's id (`null` for an external identity without one).
+    id: Option<i64>,
+    /// The username, or the external subject.
+    name: String,
+}
+
+/// One grant of [`Whoami`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WhoamiGrant {
+    /// The role's name.
+    role: &'static str,
+    /// What the grant applies to (`system`, `project`, `user_group`, …).
+    scope_kind: &'static str,
+    /// The id of what it applies to (0 for the system).
+    scope_id: i64,
+    /// The project the scope belongs to, if any.
+    project_id: Option<i64>,
 }
 
 /// `GET /api/v1/whoami`: who Tally thinks the caller is. Answers anonymous
 /// callers too; useful when setting up tokens, proxies and client certificates.
-pub async fn whoami(State(state): State<AppState>, parts: Parts) -> Result<Json<Value>, Error> {
+pub async fn whoami(State(state): State<AppState>, parts: Parts) -> Result<Json<Whoami>, Error> {
     let caller = state
         .auth
         .bearer(&state.db, &parts.headers)
         .await
-        .map_err(auth_error)?;
+        .map_err(Error::from)?;
     let dn = state.auth.client_dn(&parts);
     let publisher = match &dn {
         Some(dn) => Some(cloud::publisher_access(&state.db, dn).await?.as_str()),
         None => None,
     };
     let (user, grants) = match &caller {
-        Caller::Anonymous => (Value::Null, Vec::new()),
+        Caller::Anonymous => (None, Vec::new()),
         Caller::Authenticated(principal) => (
-            json!({ "id": principal.user_id, "name": principal.name }),
+            Some(WhoamiUser {
+                id: principal.user_id,
+                name: principal.name.clone(),
+            }),
             principal
                 .grants
                 .iter()
                 .map(|grant| {
-                    let (kind, id) = grant.scope.to_row();
-                    json!({
-                        "role": grant.role.name(),
-                        "scopeKind": kind,
-                        "scopeId": id,
-                        "projectId": grant.project_id,
-                    })
+                    let (scope_kind, scope_id) = grant.scope.to_row();
+                    WhoamiGrant {
+                        role: grant.role.name(),
+                        scope_kind,
+                        scope_id,
+                        project_id: grant.project_id,
+                    }
                 })
                 .collect(),
         ),
     };
-    Ok(Json(json!({
-        "authenticated": matches!(caller, Caller::Authenticated(_)),
-        "user": user,
-        "grants": grants,
-        "clientDn": dn.map(|dn| dn.to_slash()),
-        "publisher": publisher,
-    })))
+    Ok(Json(Whoami {
+        authenticated: matches!(caller, Caller::Authenticated(_)),
+        user,
+        grants,
+        client_dn: dn.map(|dn| dn.to_slash()),
+        publisher,
+    }))
 }
 
 /// Query of `GET /api/v1/usage`.
@@ -117,7 +153,7 @@ pub async fn usage(
         .auth
         .bearer(&state.db, &parts.headers)
         .await
-        .map_err(auth_error)?;
+        .map_err(Error::from)?;
     let scope = caller.principal()?.visible_projects();
     let project = match &query.project {
         Some(accounting) => Some(

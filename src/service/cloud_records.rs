@@ -114,9 +114,31 @@ fn name(value: Option<&String>) -> String {
 /// may publish for.
 ///
 /// # Errors
-/// [`CloudError::Invalid`] when APEL would reject the message; the caller must
-/// then roll back.
+/// [`CloudError::Invalid`] when APEL would reject the message, or when the
+/// database refuses a value of it (a `CHECK`: the parser should have refused
+/// it first); the caller must then roll back.
 pub async fn load_message(
+    db: &impl ConnectionTrait,
+    body: &str,
+    publisher_dn: &str,
+    bound_site: Option<i64>,
+    empa_id: Option<&str>,
+) -> Result<Loaded, CloudError> {
+    match load(db, body, publisher_dn, bound_site, empa_id).await {
+        // A value the client sent that the database refused: the client's
+        // error, in the message's terms, not a server failure.
+        Err(CloudError::Internal(Error::BadRequest(message))) => {
+            Err(CloudError::Invalid(ApelError {
+                record: None,
+                field: None,
+                message,
+            }))
+        }
+        other => other,
+    }
+}
+
+async fn load(
     db: &impl ConnectionTrait,
     body: &str,
     publisher_dn: &str,
