@@ -1,22 +1,15 @@
 //! EOSC metrics and what they measure: definitions, unit types and metric
 //! types.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
-use sea_orm::QueryTrait as _;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QuerySelect as _};
 
 use super::installation::Installation;
 use super::load;
-use crate::auth::ProjectScope;
 use crate::entity::{installations, metric_definitions, metric_types, metrics, unit_types};
 use crate::graphql::filter::{IdFilter, Instant, ScalarFilter};
 use crate::graphql::id::GlobalId;
 use crate::graphql::list::list_inputs;
-use crate::graphql::loader::BaseFn;
 use crate::graphql::page::{Kind, SortKey};
 
 list_inputs! {
@@ -65,21 +58,6 @@ list_inputs! {
     }
     /// One sort key of a metric definition list; ties are broken by id.
     key MetricDefinitionOrder
-}
-
-/// Metrics of the parent installations (scope applied on their project).
-pub(super) fn installation_metrics_base(scope: ProjectScope) -> BaseFn {
-    Arc::new(move |parents: &[i64], _: &[i64]| {
-        scope
-            .apply(
-                metrics::Entity::find()
-                    .filter(metrics::Column::InstallationId.is_in(parents.iter().copied()))
-                    .column_as(metrics::Column::InstallationId, "parent_key")
-                    .column_as(Expr::val(0_i64), "parent_ctx"),
-                metrics::Column::ProjectId,
-            )
-            .into_query()
-    })
 }
 
 /// One EOSC metric: a value of a definition measured by an installation over

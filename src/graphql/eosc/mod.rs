@@ -17,7 +17,6 @@ use super::loader::ById;
 
 pub(crate) use installation::{
     Installation, InstallationFilter, InstallationOrder, installations_spec,
-    project_installations_base,
 };
 pub(crate) use metric::{Metric, MetricDefinition, MetricDefinitionFilter, MetricDefinitionOrder};
 pub(crate) use provider::{Provider, ProviderFilter, ProviderOrder};

@@ -1,0 +1,1 @@
+//! Rows by id (filled below).
