@@ -22,6 +22,7 @@ use super::page::{Page, PageArgs, Parent, SortKey, Window};
 use crate::auth::ProjectScope;
 use crate::error::Error;
 use crate::service::page::{self, Listing};
+use crate::service::read::by_id::{self, Visible};
 
 pub(crate) use super::page::BaseFn;
 
@@ -247,8 +248,8 @@ impl Loader<CountKey> for Db {
     }
 }
 
-/// Rows of entity `E` by id, within what the loader's caller may see (the
-/// scope is applied by the caller of [`by_id`] through the select).
+/// The row of entity `E` with this id, if the loader's caller may see it (the
+/// scope is a condition of the statement: [`by_id::load`]).
 pub(crate) struct ById<E: EntityTrait>(pub(crate) i64, PhantomData<fn() -> E>);
 
 impl<E: EntityTrait> ById<E> {
@@ -338,7 +339,7 @@ pub(crate) fn gql(error: Error) -> async_graphql::Error {
 
 impl<E> Loader<ById<E>> for Db
 where
-    E: EntityTrait,
+    E: Visible,
     E::Model: Clone + Send + Sync + 'static,
 {
     type Value = E::Model;
@@ -348,24 +349,12 @@ where
         &self,
         keys: &[ById<E>],
     ) -> Result<HashMap<ById<E>, E::Model>, async_graphql::Error> {
-        use sea_orm::{
-            ColumnTrait as _, Iterable as _, ModelTrait as _, PrimaryKeyToColumn as _,
-            QueryFilter as _,
-        };
-        let Some(primary) = E::PrimaryKey::iter().next().map(|k| k.into_column()) else {
-            return Ok(HashMap::new());
-        };
-        let rows = E::find()
-            .filter(primary.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
+        let rows = by_id::load::<E>(&self.db, &self.scope, keys.iter().map(|k| k.0))
             .await
-            .map_err(|e| gql(e.into()))?;
+            .map_err(gql)?;
         Ok(rows
             .into_iter()
-            .filter_map(|row| match row.get(primary) {
-                sea_orm::Value::BigInt(Some(id)) => Some((ById::new(id), row)),
-                _ => None,
-            })
+            .map(|(id, row)| (ById::new(id), row))
             .collect())
     }
 }
