@@ -209,3 +209,67 @@ async fn a_reader_gets_null_for_every_kind_of_another_projects_objects_and_the_s
         assert_eq!(seen["node"]["id"], *id);
     }
 }
+
+#[tokio::test]
+async fn database_ids_are_the_numbers_the_rest_routes_use() {
+    let db = TestDb::new().await;
+    demo::load(&db.conn, &db.bus(), 1).await.unwrap();
+    let astro = projects::Entity::find_by_accounting_string("DEMO-ASTRO-01")
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    let reader = crate::helpers::world::user(
+        &db.conn,
+        "reader",
+        "eosc_project_reader",
+        Scope::Project(astro.id),
+    )
+    .await;
+    let config = db.config();
+    let app = TestApp::spawn_with(db, config).await;
+    let token = app.token_for(reader);
+
+    // The REST side: whoami names the user and the grant's project by number.
+    let (status, body) = app.get_as(Some(&token), "/api/v1/whoami").await;
+    assert_eq!(status, 200, "{body}");
+    let whoami: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(whoami["user"]["id"], reader);
+    assert_eq!(whoami["grants"][0]["projectId"], astro.id);
+
+    // The GraphQL side gives the same numbers, and each object's databaseId
+    // is the number inside its global id.
+    let answer = run(
+        &app,
+        &token,
+        r#"{ project(by: {accountingString: "DEMO-ASTRO-01"}) { id databaseId
+              subProjects(first: 1) { edges { node { id databaseId } } }
+              clusters(first: 1) { edges { node { id databaseId
+                nodeTypes(first: 1) { edges { node { id databaseId } } } } } }
+              jobs(first: 1) { edges { node { id databaseId
+                tasks(first: 1) { edges { node { id databaseId } } } } } } } }"#,
+        json!({}),
+    )
+    .await;
+    let project = &answer["project"];
+    assert_eq!(project["databaseId"], astro.id);
+    let cluster = first(&project["clusters"]);
+    let job = first(&project["jobs"]);
+    for object in [
+        project.clone(),
+        first(&project["subProjects"]),
+        cluster.clone(),
+        first(&cluster["nodeTypes"]),
+        job.clone(),
+        first(&job["tasks"]),
+    ] {
+        let text = String::from_utf8(
+            URL_SAFE_NO_PAD
+                .decode(object["id"].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        let number: i64 = text.split_once(':').unwrap().1.parse().unwrap();
+        assert_eq!(object["databaseId"], number, "{object:#}");
+    }
+}

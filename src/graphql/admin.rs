@@ -252,6 +252,13 @@ impl User {
         GlobalId::encode("User", self.0.id)
     }
 
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+
     /// The login name.
     async fn username(&self) -> &str {
         &self.0.username

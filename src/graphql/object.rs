@@ -30,6 +30,13 @@ impl Project {
         GlobalId::encode("Project", self.0.id)
     }
 
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+
     /// The accounting string, unique (HEAppE's `AccountingString`).
     async fn accounting_string(&self) -> &str {
         &self.0.accounting_string

@@ -60,6 +60,13 @@ impl Installation {
         GlobalId::encode("Installation", self.0.id)
     }
 
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+
     /// Its name, unique within its project and provider.
     async fn installation(&self) -> &str {
         &self.0.installation

@@ -73,6 +73,13 @@ impl Metric {
         GlobalId::encode("Metric", self.0.id)
     }
 
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+
     /// What the value measures.
     async fn definition(
         &self,
@@ -134,6 +141,13 @@ impl MetricDefinition {
         GlobalId::encode("MetricDefinition", self.0.id)
     }
 
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+
     /// Its name, unique (ignoring case) within its unit type.
     async fn name(&self) -> &str {
         &self.0.name
@@ -170,6 +184,13 @@ pub(crate) struct UnitType(pub(crate) unit_types::Model);
 /// An EOSC unit type: the unit a metric definition measures in.
 #[Object]
 impl UnitType {
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+
     /// Its name, e.g. `TB/year` (the unit usage totals are labelled with).
     async fn name(&self) -> &str {
         &self.0.name
@@ -192,6 +213,13 @@ pub(crate) struct MetricType(pub(crate) metric_types::Model);
 /// An EOSC metric type: how a metric's values combine over an interval.
 #[Object]
 impl MetricType {
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+
     /// Its name: `aggregated`, `count`, `summarised`, `averaged` or a custom one.
     async fn name(&self) -> &str {
         &self.0.name

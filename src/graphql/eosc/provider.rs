@@ -67,6 +67,13 @@ impl Provider {
         GlobalId::encode("Provider", self.0.id)
     }
 
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+
     /// The id EOSC shows, e.g. `grnet`.
     async fn external_id(&self) -> &str {
         &self.0.external_id

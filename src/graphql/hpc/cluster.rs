@@ -83,6 +83,13 @@ impl Cluster {
         GlobalId::encode("Cluster", self.row.id)
     }
 
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.row.id
+    }
+
     /// Its unique name.
     async fn name(&self) -> &str {
         &self.row.name
@@ -184,6 +191,13 @@ impl NodeType {
     /// Opaque global id.
     pub(crate) async fn id(&self) -> ID {
         GlobalId::encode("NodeType", self.row.id)
+    }
+
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.row.id
     }
 
     /// Its name, unique on its cluster.

@@ -57,6 +57,13 @@ impl Formula {
         GlobalId::encode("Formula", self.0.id)
     }
 
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+
     /// The expression, e.g. `NumNodes * RunTime`.
     async fn expression(&self) -> &str {
         &self.0.expression

@@ -166,6 +166,13 @@ impl Job {
         GlobalId::encode("Job", self.0.id)
     }
 
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+
     /// The scheduler's job id (unique per cluster together with the submit time).
     async fn scheduler_job_id(&self) -> &str {
         &self.0.scheduler_job_id
