@@ -72,10 +72,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn dashboard(project: &str, jobs: usize) -> String {
     format!(
         r#"{{ project(by: {{accountingString: "{project}"}}) {{ accountingString
-  clusters(first: 20) {{ edges {{ node {{ name
-    nodeTypes(first: 50) {{ edges {{ node {{ name
+  clusters(first: 5) {{ edges {{ node {{ name
+    nodeTypes(first: 10) {{ edges {{ node {{ name
       jobs(first: {jobs}) {{ edges {{ node {{ name state submitTime
-        tasks(first: 20) {{ edges {{ node {{ ordinal state usageStatus }} }} }}
+        tasks(first: 5) {{ edges {{ node {{ ordinal state usageStatus }} }} }}
       }} }} }}
     }} }} }}
   }} }} }}
