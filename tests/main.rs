@@ -27,6 +27,7 @@ mod eosc;
 mod graphql;
 mod graphql_access;
 mod graphql_lists;
+mod graphql_node;
 mod http;
 mod import;
 mod limits;

@@ -17,6 +17,7 @@
 //! | `m20261125_000005_storage` | buckets and their hourly, daily and monthly usage |
 //! | `m20261125_000006_rollups` | HPC and EOSC rollups and the cross-source usage tables |
 //! | `m20261125_000007_ingestion` | idempotency keys of the batch endpoints; the `collector` role |
+//! | `m20261204_000001_page_indexes` | indexes for pages of jobs per project and per node type |
 
 pub use sea_orm_migration::prelude::*;
 
@@ -27,6 +28,7 @@ mod m20261125_000004_eosc;
 mod m20261125_000005_storage;
 mod m20261125_000006_rollups;
 mod m20261125_000007_ingestion;
+mod m20261204_000001_page_indexes;
 mod util;
 
 /// Every migration, in the order it is applied.
@@ -43,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_storage::Migration),
             Box::new(m20261125_000006_rollups::Migration),
             Box::new(m20261125_000007_ingestion::Migration),
+            Box::new(m20261204_000001_page_indexes::Migration),
         ]
     }
 }

@@ -7,12 +7,8 @@
 //! projects. Users and their grants are for system administrators only
 //! (`FORBIDDEN` otherwise).
 
-use std::sync::Arc;
-
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait as _, EntityTrait, QueryFilter as _, QuerySelect as _, QueryTrait as _};
 
 use super::cloud::{Site, SiteFilter, SiteOrder};
 use super::context::ContextExt as _;
@@ -24,10 +20,11 @@ use super::filter::ScalarFilter;
 use super::hpc::{NodeType, NodeTypeFilter, NodeTypeOrder, by};
 use super::id::GlobalId;
 use super::list::{ListArgs, list_inputs};
-use super::loader::{BaseFn, ById, Conn, connection, everything, gql};
+use super::loader::{ById, Conn, connection, gql};
 use super::page::{Kind, SortKey};
 use crate::entity::{grants, metric_definitions, node_types, providers, roles, sites, users};
 use crate::error::Error;
+use crate::service::read::lists;
 
 /// Fails with `FORBIDDEN` unless the caller administers the whole instance
 /// (`UNAUTHENTICATED` for anonymous callers).
@@ -116,7 +113,7 @@ impl AdminQuery {
         let spec = args.spec(
             "providers",
             "Provider",
-            everything::<providers::Entity>(),
+            lists::everything::<providers::Entity>(),
             by("name", Kind::Text),
         )?;
         connection(ctx, spec, (0, 0), Provider).await
@@ -147,7 +144,7 @@ impl AdminQuery {
         let spec = args.spec(
             "metricDefinitions",
             "MetricDefinition",
-            everything::<metric_definitions::Entity>(),
+            lists::everything::<metric_definitions::Entity>(),
             by("name", Kind::Text),
         )?;
         connection(ctx, spec, (0, 0), MetricDefinition).await
@@ -176,7 +173,7 @@ impl AdminQuery {
         let spec = args.spec(
             "sites",
             "Site",
-            everything::<sites::Entity>(),
+            lists::everything::<sites::Entity>(),
             by("name", Kind::Text),
         )?;
         connection(ctx, spec, (0, 0), |row| Site { row, project: None }).await
@@ -208,7 +205,7 @@ impl AdminQuery {
         let spec = args.spec(
             "nodeTypes",
             "NodeType",
-            everything::<node_types::Entity>(),
+            lists::everything::<node_types::Entity>(),
             by("name", Kind::Text),
         )?;
         connection(ctx, spec, (0, 0), |row| NodeType { row, project: None }).await
@@ -237,7 +234,7 @@ impl AdminQuery {
         let spec = args.spec(
             "users",
             "User",
-            everything::<users::Entity>(),
+            lists::everything::<users::Entity>(),
             by("username", Kind::Text),
         )?;
         connection(ctx, spec, (0, 0), User).await
@@ -253,6 +250,13 @@ impl User {
     /// Opaque global id.
     pub(crate) async fn id(&self) -> ID {
         GlobalId::encode("User", self.0.id)
+    }
+
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
     }
 
     /// The login name.
@@ -312,13 +316,7 @@ impl User {
         // A user object is only ever handed to administrators; check anyway,
         // so that no future path leaks grants.
         require_admin(ctx)?;
-        let base: BaseFn = Arc::new(|parents: &[i64], _: &[i64]| {
-            grants::Entity::find()
-                .filter(grants::Column::UserId.is_in(parents.iter().copied()))
-                .column_as(grants::Column::UserId, "parent_key")
-                .column_as(Expr::val(0_i64), "parent_ctx")
-                .into_query()
-        });
+        let base = lists::user_grants();
         let args = ListArgs::new(filter, order_by, first, after, last, before);
         let spec = args.spec("User.grants", "Grant", base, by("created_at", Kind::Time))?;
         connection(ctx, spec, (self.0.id, 0), UserGrant).await

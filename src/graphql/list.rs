@@ -250,7 +250,7 @@ macro_rules! list_inputs {
                 let key: $crate::graphql::page::SortKey = match self.field {
                     $($order_field::$variant => $key,)*
                 };
-                key.direction(self.direction)
+                $crate::graphql::page::directed(key, self.direction)
             }
         }
     };

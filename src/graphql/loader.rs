@@ -13,18 +13,18 @@ use async_graphql::ErrorExtensions as _;
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Object, OutputType};
-use sea_orm::sea_query::{Condition, SelectStatement};
+use sea_orm::sea_query::Condition;
 use sea_orm::{DatabaseConnection, EntityTrait, FromQueryResult};
 
 use super::context::ContextExt as _;
 use super::idle::Idle;
-use super::page::{self, Listing, Page, PageArgs, Parent, SortKey, Window};
+use super::page::{Page, PageArgs, Parent, SortKey, Window};
 use crate::auth::ProjectScope;
 use crate::error::Error;
+use crate::service::page::{self, Listing};
+use crate::service::read::by_id::{self, Visible};
 
-/// Builds a list's base select for a set of parents: their ids, and the
-/// projects they were reached through (empty when none was).
-pub(crate) type BaseFn = Arc<dyn Fn(&[i64], &[i64]) -> SelectStatement + Send + Sync>;
+pub(crate) use super::page::BaseFn;
 
 /// One list shape: everything but the parent.
 pub(crate) struct ListSpec {
@@ -65,16 +65,10 @@ impl ListSpec {
         }))
     }
 
-    fn listing(&self, parents: &[Parent]) -> Listing {
-        let mut ids: Vec<i64> = parents.iter().map(|p| p.0).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut contexts: Vec<i64> = parents.iter().map(|p| p.1).filter(|c| *c != 0).collect();
-        contexts.sort_unstable();
-        contexts.dedup();
+    fn listing(&self) -> Listing {
         Listing {
             tag: self.tag,
-            base: (self.base)(&ids, &contexts),
+            base: Arc::clone(&self.base),
             filter: self.filter.clone(),
             sort: self.sort.clone(),
         }
@@ -207,7 +201,7 @@ where
     ) -> Result<HashMap<PageKey<M>, Page<M>>, async_graphql::Error> {
         let mut answer = HashMap::new();
         for (spec, parents) in by_spec(keys, |k| (&k.spec, k.parent)) {
-            let mut pages = page::fetch::<M>(&self.db, &spec.listing(&parents), &spec.window)
+            let mut pages = page::fetch::<M>(&self.db, &spec.listing(), &spec.window, &parents)
                 .await
                 .map_err(|e| e.extend())?;
             for parent in parents {
@@ -236,7 +230,7 @@ impl Loader<CountKey> for Db {
     ) -> Result<HashMap<CountKey, u64>, async_graphql::Error> {
         let mut answer = HashMap::new();
         for (spec, parents) in by_spec(keys, |k| (&k.spec, k.parent)) {
-            let counts = page::count(&self.db, &spec.listing(&parents))
+            let counts = page::count(&self.db, &spec.listing(), &parents)
                 .await
                 .map_err(|e| e.extend())?;
             for parent in parents {
@@ -254,8 +248,8 @@ impl Loader<CountKey> for Db {
     }
 }
 
-/// Rows of entity `E` by id, within what the loader's caller may see (the
-/// scope is applied by the caller of [`by_id`] through the select).
+/// The row of entity `E` with this id, if the loader's caller may see it (the
+/// scope is a condition of the statement: [`by_id::load`]).
 pub(crate) struct ById<E: EntityTrait>(pub(crate) i64, PhantomData<fn() -> E>);
 
 impl<E: EntityTrait> ById<E> {
@@ -338,17 +332,6 @@ where
     Ok(connection)
 }
 
-/// A root list of every row of `E`: no parent, no scope (catalogue lists).
-pub(crate) fn everything<E: EntityTrait>() -> BaseFn {
-    use sea_orm::{QuerySelect as _, QueryTrait as _};
-    Arc::new(|_: &[i64], _: &[i64]| {
-        E::find()
-            .column_as(sea_orm::sea_query::Expr::val(0_i64), "parent_key")
-            .column_as(sea_orm::sea_query::Expr::val(0_i64), "parent_ctx")
-            .into_query()
-    })
-}
-
 /// `Error` into a GraphQL error.
 pub(crate) fn gql(error: Error) -> async_graphql::Error {
     error.extend()
@@ -356,7 +339,7 @@ pub(crate) fn gql(error: Error) -> async_graphql::Error {
 
 impl<E> Loader<ById<E>> for Db
 where
-    E: EntityTrait,
+    E: Visible,
     E::Model: Clone + Send + Sync + 'static,
 {
     type Value = E::Model;
@@ -366,24 +349,12 @@ where
         &self,
         keys: &[ById<E>],
     ) -> Result<HashMap<ById<E>, E::Model>, async_graphql::Error> {
-        use sea_orm::{
-            ColumnTrait as _, Iterable as _, ModelTrait as _, PrimaryKeyToColumn as _,
-            QueryFilter as _,
-        };
-        let Some(primary) = E::PrimaryKey::iter().next().map(|k| k.into_column()) else {
-            return Ok(HashMap::new());
-        };
-        let rows = E::find()
-            .filter(primary.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
+        let rows = by_id::load::<E>(&self.db, &self.scope, keys.iter().map(|k| k.0))
             .await
-            .map_err(|e| gql(e.into()))?;
+            .map_err(gql)?;
         Ok(rows
             .into_iter()
-            .filter_map(|row| match row.get(primary) {
-                sea_orm::Value::BigInt(Some(id)) => Some((ById::new(id), row)),
-                _ => None,
-            })
+            .map(|(id, row)| (ById::new(id), row))
             .collect())
     }
 }

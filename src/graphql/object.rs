@@ -1,32 +1,23 @@
 //! GraphQL object types.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::NaiveDate;
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait as _, EntityTrait as _, QueryFilter as _, QuerySelect as _, QueryTrait as _,
-};
 
 use super::cloud::{CloudDimension, CloudUsageRow, cloud_usage};
-use super::eosc::{
-    Installation, InstallationFilter, InstallationOrder, installations_spec,
-    project_installations_base,
-};
+use super::eosc::{Installation, InstallationFilter, InstallationOrder, installations_spec};
 use super::hpc::{
     Cluster, ClusterFilter, ClusterOrder, Group, GroupFilter, GroupOrder, Job, JobArgs, JobFilter,
-    JobOrder, JobState, SubProject, SubProjectFilter, SubProjectOrder, by, project_clusters_base,
-    project_jobs_base, scope,
+    JobOrder, JobState, SubProject, SubProjectFilter, SubProjectOrder, by, scope,
 };
 use super::id::GlobalId;
 use super::list::ListArgs;
-use super::loader::{BaseFn, Conn, connection};
+use super::loader::{Conn, connection};
 use super::page::Kind;
-use super::storage::{Bucket, BucketFilter, BucketOrder, project_buckets_base};
+use super::storage::{Bucket, BucketFilter, BucketOrder};
 use super::usage::{Level, Period, UsageAmount, total_usage};
 use crate::auth::Principal;
-use crate::entity::{projects, sub_projects, user_groups};
+use crate::entity::projects;
+use crate::service::read::lists;
 
 /// A project: the unit usage is accounted to, across all four sources.
 pub(crate) struct Project(pub(crate) projects::Model);
@@ -37,6 +28,13 @@ impl Project {
     /// Opaque global id.
     pub(crate) async fn id(&self) -> ID {
         GlobalId::encode("Project", self.0.id)
+    }
+
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
     }
 
     /// The accounting string, unique (HEAppE's `AccountingString`).
@@ -89,13 +87,7 @@ impl Project {
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<SubProject>> {
         let args = ListArgs::new(filter, order_by, first, after, last, before);
-        let base: BaseFn = Arc::new(|parents: &[i64], _: &[i64]| {
-            sub_projects::Entity::find()
-                .filter(sub_projects::Column::ProjectId.is_in(parents.iter().copied()))
-                .column_as(sub_projects::Column::ProjectId, "parent_key")
-                .column_as(Expr::val(0_i64), "parent_ctx")
-                .into_query()
-        });
+        let base = lists::project_sub_projects();
         let spec = args.spec(
             "Project.subProjects",
             "SubProject",
@@ -123,13 +115,7 @@ impl Project {
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Group>> {
         let args = ListArgs::new(filter, order_by, first, after, last, before);
-        let base: BaseFn = Arc::new(|parents: &[i64], _: &[i64]| {
-            user_groups::Entity::find()
-                .filter(user_groups::Column::ProjectId.is_in(parents.iter().copied()))
-                .column_as(user_groups::Column::ProjectId, "parent_key")
-                .column_as(Expr::val(0_i64), "parent_ctx")
-                .into_query()
-        });
+        let base = lists::project_groups();
         let spec = args.spec("Project.groups", "Group", base, by("name", Kind::Text))?;
         connection(ctx, spec, (self.0.id, 0), Group).await
     }
@@ -158,7 +144,7 @@ impl Project {
         let spec = args.spec(
             "Project.clusters",
             "Cluster",
-            project_clusters_base(),
+            lists::project_clusters(),
             by("name", Kind::Text),
         )?;
         let project = Some(self.0.id);
@@ -190,7 +176,7 @@ impl Project {
             sub_projects,
             states,
         };
-        let spec = args.spec("Project.jobs", project_jobs_base(scope(ctx)?))?;
+        let spec = args.spec("Project.jobs", lists::project_jobs(scope(ctx)?))?;
         connection(ctx, spec, (self.0.id, 0), Job).await
     }
 
@@ -214,7 +200,7 @@ impl Project {
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Bucket>> {
         let args = ListArgs::new(filter, order_by, first, after, last, before);
-        let base = project_buckets_base(scope(ctx)?);
+        let base = lists::project_buckets(scope(ctx)?);
         let spec = args.spec("Project.buckets", "Bucket", base, by("name", Kind::Text))?;
         connection(ctx, spec, (self.0.id, 0), Bucket).await
     }
@@ -240,7 +226,8 @@ impl Project {
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Installation>> {
         let args = ListArgs::new(filter, order_by, first, after, last, before);
-        let base = project_installations_base(scope(ctx)?);
+        let base =
+            lists::installations(scope(ctx)?, crate::entity::installations::Column::ProjectId);
         let spec = installations_spec("Project.installations", base, &args)?;
         connection(ctx, spec, (self.0.id, 0), Installation).await
     }

@@ -1,10 +1,6 @@
 //! The query root: one object per domain, merged.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, ID, MergedObject, Object, OneofObject};
-use sea_orm::sea_query::Expr;
-use sea_orm::{EntityTrait as _, QuerySelect as _, QueryTrait as _};
 
 use super::admin::AdminQuery;
 use super::context::ContextExt as _;
@@ -14,15 +10,16 @@ use super::hpc::{
 };
 use super::id::GlobalId;
 use super::list::{ListArgs, list_inputs};
-use super::loader::{BaseFn, Conn, connection, everything, gql};
+use super::loader::{Conn, connection, gql};
 use super::node::{Node, resolve};
 use super::object::{Project, Viewer};
 use super::page::{Kind, SortKey};
 use super::storage::{Bucket, BucketFilter, BucketOrder};
 use super::usage::UsageQuery;
-use crate::entity::{buckets, clusters, formulas, projects as project_rows};
+use crate::entity::{clusters, formulas};
 use crate::error::Error;
 use crate::service::projects;
+use crate::service::read::lists;
 
 /// Every query Tally answers.
 #[derive(MergedObject, Default)]
@@ -132,13 +129,7 @@ impl ProjectQuery {
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Project>> {
         let scope = scope(ctx)?;
-        let base: BaseFn = Arc::new(move |_: &[i64], _: &[i64]| {
-            scope
-                .apply(project_rows::Entity::find(), project_rows::Column::Id)
-                .column_as(Expr::val(0_i64), "parent_key")
-                .column_as(Expr::val(0_i64), "parent_ctx")
-                .into_query()
-        });
+        let base = lists::projects(scope);
         let args = ListArgs::new(filter, order_by, first, after, last, before);
         let spec = args.spec("projects", "Project", base, Vec::new())?;
         connection(ctx, spec, (0, 0), Project).await
@@ -196,7 +187,7 @@ impl HpcQuery {
     ) -> async_graphql::Result<Conn<Cluster>> {
         let args = ListArgs::new(filter, order_by, first, after, last, before);
         ctx.principal()?;
-        let base = everything::<clusters::Entity>();
+        let base = lists::everything::<clusters::Entity>();
         let spec = args.spec("clusters", "Cluster", base, by("name", Kind::Text))?;
         connection(ctx, spec, (0, 0), |row| Cluster { row, project: None }).await
     }
@@ -223,7 +214,7 @@ impl HpcQuery {
     ) -> async_graphql::Result<Conn<Formula>> {
         let args = ListArgs::new(filter, order_by, first, after, last, before);
         ctx.principal()?;
-        let base = everything::<formulas::Entity>();
+        let base = lists::everything::<formulas::Entity>();
         let newest = vec![SortKey::asc("validity_from", Kind::Time).desc()];
         let spec = args.spec("formulas", "Formula", base, newest)?;
         connection(ctx, spec, (0, 0), Formula).await
@@ -260,13 +251,7 @@ impl StorageQuery {
     ) -> async_graphql::Result<Conn<Bucket>> {
         let args = ListArgs::new(filter, order_by, first, after, last, before);
         let scope = scope(ctx)?;
-        let base: BaseFn = Arc::new(move |_: &[i64], _: &[i64]| {
-            scope
-                .apply(buckets::Entity::find(), buckets::Column::ProjectId)
-                .column_as(Expr::val(0_i64), "parent_key")
-                .column_as(Expr::val(0_i64), "parent_ctx")
-                .into_query()
-        });
+        let base = lists::buckets(scope);
         let spec = args.spec("buckets", "Bucket", base, by("name", Kind::Text))?;
         connection(ctx, spec, (0, 0), Bucket).await
     }

@@ -1,24 +1,20 @@
 //! Storage objects: buckets and their usage per hour, day or month.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
-use sea_orm::{QuerySelect as _, QueryTrait as _};
 
 use super::context::ContextExt as _;
 use super::filter::{IdFilter, ScalarFilter};
 use super::id::GlobalId;
 use super::limits::rows_cost;
 use super::list::list_inputs;
-use super::loader::{BaseFn, Db, gql};
+use super::loader::{Db, gql};
 use super::page::{Kind, SortKey};
 use super::usage::{Level, MAX_POINTS, Period, UsageAmount, total_usage};
-use crate::auth::ProjectScope;
 use crate::entity::{bucket_usage_daily, bucket_usage_hourly, bucket_usage_monthly, buckets};
 use crate::error::Error;
 
@@ -290,19 +286,4 @@ impl Bucket {
     ) -> async_graphql::Result<Vec<UsageAmount>> {
         total_usage(ctx, Level::Bucket, self.0.id, period).await
     }
-}
-
-/// Buckets of the parent projects (scope applied).
-pub(crate) fn project_buckets_base(scope: ProjectScope) -> BaseFn {
-    Arc::new(move |parents: &[i64], _: &[i64]| {
-        scope
-            .apply(
-                buckets::Entity::find()
-                    .filter(buckets::Column::ProjectId.is_in(parents.iter().copied()))
-                    .column_as(buckets::Column::ProjectId, "parent_key")
-                    .column_as(Expr::val(0_i64), "parent_ctx"),
-                buckets::Column::ProjectId,
-            )
-            .into_query()
-    })
 }

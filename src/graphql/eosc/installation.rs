@@ -4,16 +4,11 @@ use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
-use sea_orm::QueryTrait as _;
-use sea_orm::sea_query::{Condition, Expr, ExprTrait as _, SelectStatement};
-use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QuerySelect as _};
+use sea_orm::sea_query::{Condition, ExprTrait as _};
 
 use super::load;
-use super::metric::{
-    Metric, MetricDefinition, MetricFilter, MetricOrder, installation_metrics_base,
-};
+use super::metric::{Metric, MetricDefinition, MetricFilter, MetricOrder};
 use super::provider::{EoscResource, Provider};
-use crate::auth::ProjectScope;
 use crate::entity::{eosc_resources, installations, metric_definitions, projects, providers};
 use crate::graphql::filter::{IdFilter, ScalarFilter, column};
 use crate::graphql::hpc::{by, scope};
@@ -23,6 +18,7 @@ use crate::graphql::loader::{BaseFn, Conn, ListSpec, connection};
 use crate::graphql::object::Project;
 use crate::graphql::page::{Kind, SortKey};
 use crate::graphql::usage::{Level, Period, UsageAmount, total_usage};
+use crate::service::read::lists;
 
 list_inputs! {
     /// Which installations a list keeps; all given conditions must hold.
@@ -62,6 +58,13 @@ impl Installation {
     /// Opaque global id.
     pub(crate) async fn id(&self) -> ID {
         GlobalId::encode("Installation", self.0.id)
+    }
+
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
     }
 
     /// Its name, unique within its project and provider.
@@ -159,7 +162,7 @@ impl Installation {
         let spec = args.spec_with(
             "Installation.metrics",
             "Metric",
-            installation_metrics_base(scope(ctx)?),
+            lists::installation_metrics(scope(ctx)?),
             by("period_start", Kind::Time),
             condition,
             &format!("{period:?}/{definitions:?}"),
@@ -177,27 +180,6 @@ impl Installation {
     ) -> async_graphql::Result<Vec<UsageAmount>> {
         total_usage(ctx, Level::Installation, self.0.id, period).await
     }
-}
-
-/// Installations whose `parent` column is one of the parents (scope applied
-/// on their project).
-pub(super) fn installations_base(scope: ProjectScope, parent: installations::Column) -> BaseFn {
-    Arc::new(move |parents: &[i64], _: &[i64]| -> SelectStatement {
-        scope
-            .apply(
-                installations::Entity::find()
-                    .filter(parent.is_in(parents.iter().copied()))
-                    .column_as(parent, "parent_key")
-                    .column_as(Expr::val(0_i64), "parent_ctx"),
-                installations::Column::ProjectId,
-            )
-            .into_query()
-    })
-}
-
-/// The installations of the parent projects.
-pub(crate) fn project_installations_base(scope: ProjectScope) -> BaseFn {
-    installations_base(scope, installations::Column::ProjectId)
 }
 
 /// A list of installations under `relation` (by name unless `orderBy` says

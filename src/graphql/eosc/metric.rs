@@ -1,22 +1,15 @@
 //! EOSC metrics and what they measure: definitions, unit types and metric
 //! types.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
-use sea_orm::QueryTrait as _;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QuerySelect as _};
 
 use super::installation::Installation;
 use super::load;
-use crate::auth::ProjectScope;
 use crate::entity::{installations, metric_definitions, metric_types, metrics, unit_types};
 use crate::graphql::filter::{IdFilter, Instant, ScalarFilter};
 use crate::graphql::id::GlobalId;
 use crate::graphql::list::list_inputs;
-use crate::graphql::loader::BaseFn;
 use crate::graphql::page::{Kind, SortKey};
 
 list_inputs! {
@@ -67,21 +60,6 @@ list_inputs! {
     key MetricDefinitionOrder
 }
 
-/// Metrics of the parent installations (scope applied on their project).
-pub(super) fn installation_metrics_base(scope: ProjectScope) -> BaseFn {
-    Arc::new(move |parents: &[i64], _: &[i64]| {
-        scope
-            .apply(
-                metrics::Entity::find()
-                    .filter(metrics::Column::InstallationId.is_in(parents.iter().copied()))
-                    .column_as(metrics::Column::InstallationId, "parent_key")
-                    .column_as(Expr::val(0_i64), "parent_ctx"),
-                metrics::Column::ProjectId,
-            )
-            .into_query()
-    })
-}
-
 /// One EOSC metric: a value of a definition measured by an installation over
 /// a period, optionally for one EOSC user or group.
 pub(crate) struct Metric(pub(crate) metrics::Model);
@@ -93,6 +71,13 @@ impl Metric {
     /// Opaque global id.
     pub(crate) async fn id(&self) -> ID {
         GlobalId::encode("Metric", self.0.id)
+    }
+
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
     }
 
     /// What the value measures.
@@ -156,6 +141,13 @@ impl MetricDefinition {
         GlobalId::encode("MetricDefinition", self.0.id)
     }
 
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+
     /// Its name, unique (ignoring case) within its unit type.
     async fn name(&self) -> &str {
         &self.0.name
@@ -192,6 +184,13 @@ pub(crate) struct UnitType(pub(crate) unit_types::Model);
 /// An EOSC unit type: the unit a metric definition measures in.
 #[Object]
 impl UnitType {
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+
     /// Its name, e.g. `TB/year` (the unit usage totals are labelled with).
     async fn name(&self) -> &str {
         &self.0.name
@@ -214,6 +213,13 @@ pub(crate) struct MetricType(pub(crate) metric_types::Model);
 /// An EOSC metric type: how a metric's values combine over an interval.
 #[Object]
 impl MetricType {
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+
     /// Its name: `aggregated`, `count`, `summarised`, `averaged` or a custom one.
     async fn name(&self) -> &str {
         &self.0.name

@@ -17,7 +17,6 @@ use super::loader::ById;
 
 pub(crate) use installation::{
     Installation, InstallationFilter, InstallationOrder, installations_spec,
-    project_installations_base,
 };
 pub(crate) use metric::{Metric, MetricDefinition, MetricDefinitionFilter, MetricDefinitionOrder};
 pub(crate) use provider::{Provider, ProviderFilter, ProviderOrder};
@@ -25,7 +24,7 @@ pub(crate) use provider::{Provider, ProviderFilter, ProviderOrder};
 /// Loads the row `id` of `E` through the request's loader.
 pub(super) async fn load<E>(ctx: &Context<'_>, id: i64) -> async_graphql::Result<Option<E::Model>>
 where
-    E: sea_orm::EntityTrait,
+    E: crate::service::read::by_id::Visible,
     E::Model: Clone + Send + Sync + 'static,
 {
     ctx.request()?.loaders.load_one(ById::<E>::new(id)).await

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, Object};
 
 use super::installation::{
-    Installation, InstallationFilter, InstallationOrder, installations_base, installations_spec,
+    Installation, InstallationFilter, InstallationOrder, installations_spec,
 };
 use crate::entity::{eosc_resources, installations, providers};
 use crate::graphql::filter::ScalarFilter;
@@ -12,6 +12,7 @@ use crate::graphql::id::GlobalId;
 use crate::graphql::list::{ListArgs, list_inputs};
 use crate::graphql::loader::{Conn, connection};
 use crate::graphql::page::{Kind, SortKey};
+use crate::service::read::lists;
 
 list_inputs! {
     /// Which providers a list keeps; all given conditions must hold.
@@ -66,6 +67,13 @@ impl Provider {
         GlobalId::encode("Provider", self.0.id)
     }
 
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+
     /// The id EOSC shows, e.g. `grnet`.
     async fn external_id(&self) -> &str {
         &self.0.external_id
@@ -117,7 +125,7 @@ impl Provider {
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Installation>> {
         let args = ListArgs::new(filter, order_by, first, after, last, before);
-        let base = installations_base(scope(ctx)?, installations::Column::ProviderId);
+        let base = lists::installations(scope(ctx)?, installations::Column::ProviderId);
         let spec = installations_spec("Provider.installations", base, &args)?;
         connection(ctx, spec, (self.0.id, 0), Installation).await
     }

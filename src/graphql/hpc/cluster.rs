@@ -1,24 +1,18 @@
 //! Clusters and their node types.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, ID, Object};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait as _, EntityTrait as _, JoinType, QueryFilter as _, QuerySelect as _,
-    QueryTrait as _, RelationTrait as _,
-};
 
-use super::job::{Job, JobArgs, JobFilter, JobOrder, JobState, jobs_base, node_type_jobs_base};
+use super::job::{Job, JobArgs, JobFilter, JobOrder, JobState};
 use super::{by, parent, scope};
-use crate::entity::{cluster_projects, clusters, jobs, node_types};
+use crate::entity::{clusters, jobs, node_types};
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::filter::{IdFilter, ScalarFilter};
 use crate::graphql::id::GlobalId;
 use crate::graphql::list::{ListArgs, list_inputs};
-use crate::graphql::loader::{BaseFn, ById, Conn, connection};
+use crate::graphql::loader::{ById, Conn, connection};
 use crate::graphql::page::{Kind, SortKey};
 use crate::graphql::usage::{Level, Period, UsageAmount, total_usage};
+use crate::service::read::lists;
 
 list_inputs! {
     /// Which clusters a list keeps; all given conditions must hold.
@@ -89,6 +83,13 @@ impl Cluster {
         GlobalId::encode("Cluster", self.row.id)
     }
 
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.row.id
+    }
+
     /// Its unique name.
     async fn name(&self) -> &str {
         &self.row.name
@@ -123,13 +124,7 @@ impl Cluster {
         #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<NodeType>> {
-        let base: BaseFn = Arc::new(|parents: &[i64], _: &[i64]| {
-            node_types::Entity::find()
-                .filter(node_types::Column::ClusterId.is_in(parents.iter().copied()))
-                .column_as(node_types::Column::ClusterId, "parent_key")
-                .column_as(Expr::val(0_i64), "parent_ctx")
-                .into_query()
-        });
+        let base = lists::cluster_node_types();
         let args = ListArgs::new(filter, order_by, first, after, last, before);
         let spec = args.spec(
             "Cluster.nodeTypes",
@@ -166,7 +161,7 @@ impl Cluster {
             sub_projects,
             states,
         };
-        let base = jobs_base(scope(ctx)?, jobs::Column::ClusterId);
+        let base = lists::jobs(scope(ctx)?, jobs::Column::ClusterId);
         let (parent, relation) = parent(self.row.id, self.project, "Cluster.jobs");
         let spec = args.spec(&relation, base)?;
         connection(ctx, spec, parent, Job).await
@@ -196,6 +191,13 @@ impl NodeType {
     /// Opaque global id.
     pub(crate) async fn id(&self) -> ID {
         GlobalId::encode("NodeType", self.row.id)
+    }
+
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.row.id
     }
 
     /// Its name, unique on its cluster.
@@ -271,7 +273,7 @@ impl NodeType {
             sub_projects,
             states,
         };
-        let base = node_type_jobs_base(scope(ctx)?);
+        let base = lists::node_type_jobs(scope(ctx)?);
         let (parent, relation) = parent(self.row.id, self.project, "NodeType.jobs");
         let spec = args.spec(&relation, base)?;
         connection(ctx, spec, parent, Job).await
@@ -286,20 +288,4 @@ impl NodeType {
     ) -> async_graphql::Result<Vec<UsageAmount>> {
         total_usage(ctx, Level::NodeType(self.project), self.row.id, period).await
     }
-}
-
-/// The clusters used by the parent projects.
-pub(crate) fn project_clusters_base() -> BaseFn {
-    Arc::new(|parents: &[i64], _: &[i64]| {
-        clusters::Entity::find()
-            .join(JoinType::InnerJoin, clusters_to_projects())
-            .filter(cluster_projects::Column::ProjectId.is_in(parents.iter().copied()))
-            .column_as(cluster_projects::Column::ProjectId, "parent_key")
-            .column_as(Expr::val(0_i64), "parent_ctx")
-            .into_query()
-    })
-}
-
-fn clusters_to_projects() -> sea_orm::RelationDef {
-    cluster_projects::Relation::Cluster.def().rev()
 }

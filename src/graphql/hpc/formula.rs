@@ -1,21 +1,18 @@
 //! Formula versions: how tasks are priced.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QuerySelect as _};
 
+use super::scope;
 use super::task::{Task, TaskFilter, TaskOrder};
-use super::{scope, scoped};
-use crate::entity::{formulas, tasks};
+use crate::entity::formulas;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::filter::{IdFilter, Instant, ScalarFilter};
 use crate::graphql::id::GlobalId;
 use crate::graphql::list::{ListArgs, list_inputs};
-use crate::graphql::loader::{BaseFn, ById, Conn, connection};
+use crate::graphql::loader::{ById, Conn, connection};
 use crate::graphql::page::{Kind, SortKey};
+use crate::service::read::lists;
 
 list_inputs! {
     /// Which formula versions a list keeps; all given conditions must hold.
@@ -58,6 +55,13 @@ impl Formula {
     /// Opaque global id.
     pub(crate) async fn id(&self) -> ID {
         GlobalId::encode("Formula", self.0.id)
+    }
+
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
     }
 
     /// The expression, e.g. `NumNodes * RunTime`.
@@ -115,13 +119,7 @@ impl Formula {
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Task>> {
         let scope = scope(ctx)?;
-        let base: BaseFn = Arc::new(move |parents: &[i64], _: &[i64]| {
-            let select = tasks::Entity::find()
-                .filter(tasks::Column::FormulaId.is_in(parents.iter().copied()))
-                .column_as(tasks::Column::FormulaId, "parent_key")
-                .column_as(Expr::val(0_i64), "parent_ctx");
-            scoped(&scope, select, tasks::Column::ProjectId)
-        });
+        let base = lists::formula_tasks(scope);
         let args = ListArgs::new(filter, order_by, first, after, last, before);
         let spec = args.spec("Formula.tasks", "Task", base, Vec::new())?;
         connection(ctx, spec, (self.0.id, 0), Task).await

@@ -4,19 +4,14 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, Object};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait as _};
-use sea_orm::{
-    ColumnTrait as _, EntityTrait as _, JoinType, QueryFilter as _, QuerySelect as _,
-    QueryTrait as _, RelationTrait as _,
-};
+use sea_orm::sea_query::{Condition, ExprTrait as _};
 
+use super::by;
 use super::cluster::Cluster;
 use super::task::{Task, TaskFilter, TaskOrder};
 use super::tenancy::SubProject;
-use super::{by, scoped};
-use crate::auth::ProjectScope;
 use crate::domain::usage::JobState as DomainState;
-use crate::entity::{clusters, jobs, sub_projects, tasks, users};
+use crate::entity::{clusters, jobs, sub_projects, users};
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::filter::{EnumFilter, IdFilter, Instant, ScalarFilter, Stored, column};
 use crate::graphql::id::GlobalId;
@@ -24,6 +19,7 @@ use crate::graphql::list::{ListArgs, list_inputs};
 use crate::graphql::loader::{BaseFn, ById, Conn, ListSpec, connection};
 use crate::graphql::page::{Kind, SortKey};
 use crate::graphql::usage::{Level, Period, UsageAmount, total_usage};
+use crate::service::read::lists;
 
 /// A job's state, as HEAppE names it.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,51 +155,6 @@ impl JobArgs {
     }
 }
 
-/// Adds `parent_ctx` to a select of jobs: the job's project when the parents
-/// were reached through projects (`contexts`, then kept to those), else 0.
-fn job_context(
-    select: sea_orm::Select<jobs::Entity>,
-    contexts: &[i64],
-) -> sea_orm::Select<jobs::Entity> {
-    if contexts.is_empty() {
-        select.column_as(Expr::val(0_i64), "parent_ctx")
-    } else {
-        select
-            .filter(jobs::Column::ProjectId.is_in(contexts.iter().copied()))
-            .column_as(jobs::Column::ProjectId, "parent_ctx")
-    }
-}
-
-/// Jobs of the projects in `scope`, their parent key being `parent`'s column.
-pub(super) fn jobs_base(scope: ProjectScope, parent: jobs::Column) -> BaseFn {
-    Arc::new(move |parents: &[i64], contexts: &[i64]| {
-        let select = jobs::Entity::find()
-            .filter(parent.is_in(parents.iter().copied()))
-            .column_as(parent, "parent_key");
-        scoped(
-            &scope,
-            job_context(select, contexts),
-            jobs::Column::ProjectId,
-        )
-    })
-}
-
-/// Jobs with a task on one of the parent node types.
-pub(super) fn node_type_jobs_base(scope: ProjectScope) -> BaseFn {
-    Arc::new(move |parents: &[i64], contexts: &[i64]| {
-        let select = jobs::Entity::find()
-            .join(JoinType::InnerJoin, jobs::Relation::Tasks.def())
-            .filter(tasks::Column::NodeTypeId.is_in(parents.iter().copied()))
-            .column_as(tasks::Column::NodeTypeId, "parent_key")
-            .distinct();
-        scoped(
-            &scope,
-            job_context(select, contexts),
-            jobs::Column::ProjectId,
-        )
-    })
-}
-
 /// A job: one submission to a cluster's scheduler, made of tasks.
 pub(crate) struct Job(pub(crate) jobs::Model);
 
@@ -213,6 +164,13 @@ impl Job {
     /// Opaque global id.
     pub(crate) async fn id(&self) -> ID {
         GlobalId::encode("Job", self.0.id)
+    }
+
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
     }
 
     /// The scheduler's job id (unique per cluster together with the submit time).
@@ -331,13 +289,7 @@ impl Job {
         #[graphql(desc = "At most this many (1 to 100) from the end.")] last: Option<i32>,
         #[graphql(desc = "Only items before this cursor.")] before: Option<String>,
     ) -> async_graphql::Result<Conn<Task>> {
-        let base: BaseFn = Arc::new(|parents: &[i64], _: &[i64]| {
-            tasks::Entity::find()
-                .filter(tasks::Column::JobId.is_in(parents.iter().copied()))
-                .column_as(tasks::Column::JobId, "parent_key")
-                .column_as(Expr::val(0_i64), "parent_ctx")
-                .into_query()
-        });
+        let base = lists::job_tasks();
         let args = ListArgs::new(filter, order_by, first, after, last, before);
         let spec = args.spec("Job.tasks", "Task", base, by("ordinal", Kind::Int))?;
         connection(ctx, spec, (self.0.id, 0), Task).await
@@ -349,9 +301,4 @@ impl Job {
         let period = Period::everything();
         total_usage(ctx, Level::Job, self.0.id, period).await
     }
-}
-
-/// Jobs of the parent projects.
-pub(crate) fn project_jobs_base(scope: ProjectScope) -> BaseFn {
-    jobs_base(scope, jobs::Column::ProjectId)
 }

@@ -8,8 +8,6 @@ mod task;
 mod tenancy;
 
 use async_graphql::Context;
-use sea_orm::QueryTrait as _;
-use sea_orm::sea_query::SelectStatement;
 
 use super::context::ContextExt as _;
 use super::page::{Kind, SortKey};
@@ -17,10 +15,9 @@ use crate::auth::ProjectScope;
 
 pub(crate) use cluster::{
     Cluster, ClusterFilter, ClusterOrder, NodeType, NodeTypeFilter, NodeTypeOrder,
-    project_clusters_base,
 };
 pub(crate) use formula::{Formula, FormulaFilter, FormulaOrder};
-pub(crate) use job::{Job, JobArgs, JobFilter, JobOrder, JobState, project_jobs_base};
+pub(crate) use job::{Job, JobArgs, JobFilter, JobOrder, JobState};
 pub(crate) use task::{Task, UsageStatus};
 pub(crate) use tenancy::{
     Group, GroupFilter, GroupOrder, SubProject, SubProjectFilter, SubProjectOrder,
@@ -29,15 +26,6 @@ pub(crate) use tenancy::{
 /// The projects the caller may see.
 pub(crate) fn scope(ctx: &Context<'_>) -> async_graphql::Result<ProjectScope> {
     Ok(ctx.principal()?.visible_projects())
-}
-
-/// `select` restricted to `scope` on `column`, as a base select.
-fn scoped<E: sea_orm::EntityTrait>(
-    scope: &ProjectScope,
-    select: sea_orm::Select<E>,
-    column: impl sea_orm::ColumnTrait,
-) -> SelectStatement {
-    scope.apply(select, column).into_query()
 }
 
 /// The parent of a list under an object reached through `project` (if any),

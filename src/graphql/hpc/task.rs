@@ -120,6 +120,13 @@ impl Task {
         GlobalId::encode("Task", self.0.id)
     }
 
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+
     /// Its position in the job, from 0.
     async fn ordinal(&self) -> i32 {
         self.0.ordinal

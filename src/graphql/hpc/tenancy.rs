@@ -61,6 +61,13 @@ impl SubProject {
         GlobalId::encode("SubProject", self.0.id)
     }
 
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+
     /// Its identifier, unique within the project.
     async fn identifier(&self) -> &str {
         &self.0.identifier
@@ -91,6 +98,13 @@ impl Group {
     /// Opaque global id.
     pub(crate) async fn id(&self) -> ID {
         GlobalId::encode("Group", self.0.id)
+    }
+
+    /// The number this object has in the database, which the compatibility
+    /// routes (HEAppE, EOSC) use for it: links a dashboard to them without
+    /// decoding the global id.
+    async fn database_id(&self) -> i64 {
+        self.0.id
     }
 
     /// Its name.

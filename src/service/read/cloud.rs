@@ -1,0 +1,1 @@
+//! The `cloudUsage` totals (filled below).
