@@ -30,7 +30,10 @@ pub const SETTINGS: &[Setting] = &[
         default: None,
         description: "Database to use: `postgres://user@host/db` for PostgreSQL, or \
                       `sqlite://path?mode=rwc`. Unset: the embedded SQLite file `tally.db` \
-                      in the working directory.",
+                      in the working directory. PostgreSQL TLS follows libpq's `sslmode` \
+                      (`prefer` by default, falling back to no TLS when the handshake \
+                      fails; `disable`, `require`, `verify-ca`, `verify-full`) and \
+                      `sslrootcert=<CA file>` URL parameters.",
     },
     Setting {
         name: "TALLY_DATABASE_MAX_CONNECTIONS",

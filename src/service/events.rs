@@ -324,7 +324,15 @@ fn payloads(events: &[Event]) -> Result<Vec<String>, Error> {
 }
 
 async fn listen(url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
-    let mut listener = PgListener::connect(url).await?;
+    // Under `sslmode=prefer`, fall back to no TLS as the pool does (`db::connect`).
+    let mut listener = match PgListener::connect(url).await {
+        Err(error)
+            if crate::db::prefers_tls(url) && crate::db::is_tls_message(&error.to_string()) =>
+        {
+            PgListener::connect(&crate::db::with_sslmode_disable(url)).await?
+        }
+        other => other?,
+    };
     listener.listen(CHANNEL).await?;
     Ok(listener)
 }
