@@ -107,16 +107,12 @@ async fn open(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbE
     Database::connect(options).await
 }
 
-/// Applies every pending migration, then, when the database has the `citus`
-/// extension, distributes the tables (docs/scaling.md; idempotent, nothing
-/// on plain PostgreSQL or SQLite).
+/// Applies every pending migration.
 ///
 /// # Errors
-/// A migration failed (nothing of that migration is applied on PostgreSQL),
-/// or Citus refused to distribute a table.
+/// A migration failed; nothing of that migration is applied on PostgreSQL.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await?;
-    migration::citus::distribute(db).await
+    Migrator::up(db, None).await
 }
 
 #[cfg(test)]

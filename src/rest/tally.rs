@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::request::Parts;
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::auth::Caller;
