@@ -107,12 +107,15 @@ async fn open(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbE
     Database::connect(options).await
 }
 
-/// Applies every pending migration.
+/// Applies every pending migration, then, on a Citus coordinator, makes the
+/// reference and distributed tables that are not yet (`docs/scaling.md`).
 ///
 /// # Errors
-/// A migration failed; nothing of that migration is applied on PostgreSQL.
+/// A migration failed (nothing of it is applied on PostgreSQL), or Citus
+/// refused to distribute a table.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    Migrator::up(db, None).await?;
+    migration::citus::distribute(db).await
 }
 
 #[cfg(test)]

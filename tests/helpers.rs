@@ -61,8 +61,12 @@ impl TestDb {
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
                     .expect("create test database");
+                let workers = citus_workers(&admin).await;
                 admin.close().await.ok();
                 let url = replace_database(&admin_url, &name);
+                if let Some(workers) = workers {
+                    citus_database(&url, &workers).await;
+                }
                 let conn = tally::db::connect(&url, 5)
                     .await
                     .expect("connect test database");
@@ -174,6 +178,93 @@ impl Drop for TestDb {
             }
         }
     }
+}
+
+/// On a Citus coordinator, its workers (host, port) as the administrative
+/// database lists them; `None` on plain PostgreSQL.
+async fn citus_workers(admin: &DatabaseConnection) -> Option<Vec<(String, i32)>> {
+    use sea_orm::Statement;
+    if !migration::citus::is_citus(admin).await.expect("read pg_extension") {
+        return None;
+    }
+    let rows = admin
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT nodename, nodeport FROM pg_dist_node \
+             WHERE groupid <> 0 AND noderole = 'primary' ORDER BY nodeport",
+        ))
+        .await
+        .expect("read pg_dist_node");
+    Some(
+        rows.iter()
+            .map(|r| {
+                (
+                    r.try_get::<String>("", "nodename").expect("nodename"),
+                    r.try_get::<i32>("", "nodeport").expect("nodeport"),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Makes the fresh database `url` a Citus database with the coordinator's
+/// workers: Citus keeps its extension and node list per database, and
+/// `CREATE DATABASE` only creates the (empty) database on the workers.
+async fn citus_database(url: &str, workers: &[(String, i32)]) {
+    let (host, port) = host_port(url);
+    for (worker, worker_port) in workers {
+        let worker_url = replace_host_port(url, worker, *worker_port);
+        let conn = tally::db::connect(&worker_url, 1)
+            .await
+            .expect("connect to the test database on a Citus worker");
+        conn.execute_unprepared("CREATE EXTENSION IF NOT EXISTS citus")
+            .await
+            .expect("citus on a worker");
+        conn.close().await.ok();
+    }
+    let conn = tally::db::connect(url, 1)
+        .await
+        .expect("connect to the test database on the coordinator");
+    let mut sql = vec![
+        "CREATE EXTENSION IF NOT EXISTS citus".to_owned(),
+        format!("SELECT citus_set_coordinator_host('{host}', {port})"),
+    ];
+    for (worker, worker_port) in workers {
+        sql.push(format!("SELECT citus_add_node('{worker}', {worker_port})"));
+    }
+    for statement in sql {
+        conn.execute_unprepared(&statement)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    conn.close().await.ok();
+}
+
+/// The host and port of a `postgres://user@host:port/db` URL.
+fn host_port(url: &str) -> (String, u16) {
+    let rest = &url[url.find("://").map_or(0, |i| i + 3)..];
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    match host_port.rsplit_once(':') {
+        Some((host, port)) => (host.to_owned(), port.parse().expect("a numeric port")),
+        None => (host_port.to_owned(), 5432),
+    }
+}
+
+/// `url` pointing at `host:port` instead.
+fn replace_host_port(url: &str, host: &str, port: i32) -> String {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[scheme_end..];
+    let authority_len = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_len];
+    let user = authority
+        .rsplit_once('@')
+        .map_or(String::new(), |(user, _)| format!("{user}@"));
+    format!(
+        "{}{user}{host}:{port}{}",
+        &url[..scheme_end],
+        &rest[authority_len..]
+    )
 }
 
 /// `url` with its database name replaced by `name`.
@@ -334,6 +425,18 @@ impl Drop for TestApp {
             server.abort();
         }
     }
+}
+
+#[test]
+fn worker_urls_keep_user_database_and_options() {
+    assert_eq!(
+        replace_host_port("postgres://postgres@127.0.0.1:9700/t1?sslmode=disable", "10.0.0.2", 9701),
+        "postgres://postgres@10.0.0.2:9701/t1?sslmode=disable"
+    );
+    assert_eq!(
+        host_port("postgres://postgres@127.0.0.1:9700/t1"),
+        ("127.0.0.1".to_owned(), 9700)
+    );
 }
 
 #[test]

@@ -18,8 +18,13 @@
 //! | `m20261125_000006_rollups` | HPC and EOSC rollups and the cross-source usage tables |
 //! | `m20261125_000007_ingestion` | idempotency keys of the batch endpoints; the `collector` role |
 //! | `m20261204_000001_page_indexes` | indexes for pages of jobs per project and per node type |
+//! | `m20261205_000001_distributable` | keys Citus can distribute: `project_id` in the keys of sharded tables, sequences instead of identities |
+//!
+//! [`citus::distribute`] runs after them on a Citus coordinator (`docs/scaling.md`).
 
 pub use sea_orm_migration::prelude::*;
+
+pub mod citus;
 
 mod m20261125_000001_tenancy;
 mod m20261125_000002_hpc;
@@ -29,6 +34,7 @@ mod m20261125_000005_storage;
 mod m20261125_000006_rollups;
 mod m20261125_000007_ingestion;
 mod m20261204_000001_page_indexes;
+mod m20261205_000001_distributable;
 mod util;
 
 /// Every migration, in the order it is applied.
@@ -46,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_rollups::Migration),
             Box::new(m20261125_000007_ingestion::Migration),
             Box::new(m20261204_000001_page_indexes::Migration),
+            Box::new(m20261205_000001_distributable::Migration),
         ]
     }
 }

@@ -17,6 +17,9 @@ pub struct Model {
     pub name: String,
     /// The parameter's value, as text.
     pub value: String,
+    /// The task's project: a task's parameters live on its shard on Citus
+    /// (`docs/scaling.md`).
+    pub project_id: i64,
 }
 
 /// Relations of a task parameter.

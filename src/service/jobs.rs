@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sea_orm::sea_query::{LockType, OnConflict};
 use sea_orm::{
-    ActiveModelTrait as _,
+    ActiveModelTrait as _, TryIntoModel as _,
     ActiveValue::{NotSet, Set},
-    ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, QueryFilter as _,
+    ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, QueryFilter as _, Statement,
     QuerySelect as _,
 };
 use serde::Deserialize;
@@ -510,6 +510,7 @@ pub async fn ingest(
         }
     }
 
+    lock_cluster(db, resolved.cluster.id).await?;
     let existing = load_existing(db, resolved.cluster.id, &batch.jobs).await?;
     let aggregations = resolved.node_types.iter().filter_map(|n| n.aggregation_id);
     let book = FormulaBook::load(db, aggregations).await?;
@@ -550,10 +551,23 @@ pub async fn ingest(
         }
         let is_final =
             JobState::from_value(i64::from(content.state)).is_some_and(JobState::is_final);
+        let job_id = stored.job.id;
+        // A job that changes project moves by delete and insert under the
+        // same id: Citus cannot change a row's distribution column, and the
+        // job's tasks must move to the new project's shard with it.
+        let moved = stored.job.project_id != content.project_id;
         let mut row: jobs::ActiveModel = stored.job.clone().into();
+        if moved {
+            jobs::Entity::delete_many()
+                .filter(jobs::Column::Id.eq(job_id))
+                .filter(jobs::Column::ProjectId.eq(stored.job.project_id))
+                .exec(db)
+                .await?;
+            row = row.reset_all();
+            row.project_id = Set(content.project_id);
+        }
         row.name = Set(content.name.clone());
         row.state = Set(content.state);
-        row.project_id = Set(content.project_id);
         row.sub_project_id = Set(content.sub_project_id);
         row.submitter_id = Set(content.submitter_id);
         row.account = Set(content.account.clone());
@@ -562,9 +576,18 @@ pub async fn ingest(
         row.end_time = Set(content.end_time);
         row.is_final = Set(is_final);
         row.updated_at = Set(now);
-        row.update(db).await?;
+        if moved {
+            row.insert(db).await?;
+        } else {
+            // By id and project, so that Citus routes it to one shard.
+            jobs::Entity::update_many()
+                .set(row)
+                .filter(jobs::Column::Id.eq(job_id))
+                .filter(jobs::Column::ProjectId.eq(content.project_id))
+                .exec(db)
+                .await?;
+        }
         report.updated += 1;
-        let job_id = stored.job.id;
         // Tasks: remove the old contribution of every stored task, write the
         // new state, add the new contribution.
         for task in &stored.tasks {
@@ -574,11 +597,12 @@ pub async fn ingest(
         let gone: Vec<i64> = stored
             .tasks
             .iter()
-            .filter(|t| !keep.contains(&t.ordinal))
+            .filter(|t| !moved && !keep.contains(&t.ordinal))
             .map(|t| t.id)
             .collect();
         if !gone.is_empty() {
             tasks::Entity::delete_many()
+                .filter(tasks::Column::ProjectId.eq(content.project_id))
                 .filter(tasks::Column::Id.is_in(gone))
                 .exec(db)
                 .await?;
@@ -596,7 +620,10 @@ pub async fn ingest(
                 task.start_time,
                 &task.parameters,
             );
-            let previous = stored.tasks.iter().find(|t| t.ordinal == *ordinal);
+            let previous = stored
+                .tasks
+                .iter()
+                .find(|t| !moved && t.ordinal == *ordinal);
             let row = write_task(
                 db,
                 job_id,
@@ -910,6 +937,7 @@ impl NewJobs<'_> {
                         task_id: Set(task_id),
                         name: Set(name.clone()),
                         value: Set(value.clone()),
+                        project_id: Set(content.project_id),
                     }
                 }));
             }
@@ -933,16 +961,18 @@ async fn write_task(
     previous: Option<&tasks::Model>,
     now: DateTime<Utc>,
 ) -> Result<tasks::Model, Error> {
+    // The project is set once, on insert: a task never changes shard (a job
+    // that changes project is deleted and inserted again).
     let mut row = match previous {
         Some(previous) => previous.clone().into(),
         None => tasks::ActiveModel {
             job_id: Set(job_id),
+            project_id: Set(project_id),
             ordinal: Set(ordinal),
             created_at: Set(now),
             ..Default::default()
         },
     };
-    row.project_id = Set(project_id);
     row.name = Set(task.name.clone());
     row.state = Set(task.state);
     row.node_type_id = Set(Some(task.node_type_id));
@@ -958,10 +988,18 @@ async fn write_task(
     let saved = match previous {
         Some(previous) => {
             task_parameters::Entity::delete_many()
+                .filter(task_parameters::Column::ProjectId.eq(project_id))
                 .filter(task_parameters::Column::TaskId.eq(previous.id))
                 .exec(db)
                 .await?;
-            row.update(db).await?
+            // By id and project, so that Citus routes it to one shard.
+            tasks::Entity::update_many()
+                .set(row.clone())
+                .filter(tasks::Column::Id.eq(previous.id))
+                .filter(tasks::Column::ProjectId.eq(project_id))
+                .exec(db)
+                .await?;
+            row.try_into_model()?
         }
         None => row.insert(db).await?,
     };
@@ -972,6 +1010,7 @@ async fn write_task(
             task_id: Set(saved.id),
             name: Set(name.clone()),
             value: Set(value.clone()),
+            project_id: Set(saved.project_id),
         })
         .collect();
     for chunk in parameters.chunks(300) {
@@ -1015,6 +1054,41 @@ impl Stored {
     }
 }
 
+/// On PostgreSQL, waits until no other transaction ingests jobs of the
+/// cluster, and keeps it so until this one ends.
+///
+/// A job's natural key (cluster, scheduler id, submit time) is unique across
+/// projects, but on Citus a unique constraint must include the distribution
+/// column (`project_id`): one cluster's batches at a time keep it unique
+/// instead (the lookup of stored jobs and the inserts happen under this lock).
+/// Tally instances all connect to the coordinator, which holds the lock.
+/// (SQLite has one writer at a time.)
+async fn lock_cluster(db: &impl ConnectionTrait, cluster_id: i64) -> Result<(), Error> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            [CLUSTER_LOCK.into(), cluster_lock_key(cluster_id).into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// The first half of the advisory lock key of [`lock_cluster`] ("TaLy").
+const CLUSTER_LOCK: i32 = 0x5461_4c79;
+
+/// The second half: the cluster id (ids beyond `i32` wrap, which only makes
+/// two clusters share a lock).
+fn cluster_lock_key(cluster_id: i64) -> i32 {
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "a lock key: wrapping only shares the lock"
+    )]
+    let key = cluster_id as i32;
+    key
+}
+
 /// The stored jobs of a batch, by natural key, with tasks and parameters.
 async fn load_existing(
     db: &impl ConnectionTrait,
@@ -1027,47 +1101,59 @@ async fn load_existing(
         .collect();
     let mut found: HashMap<(String, DateTime<Utc>), Stored> = HashMap::new();
     // On PostgreSQL the stored jobs and tasks are locked until the batch
-    // commits: a concurrent batch for the same jobs, or a recomputation chunk,
-    // waits and then reads what this one wrote, so no contribution is removed
-    // twice. (SQLite has one writer at a time.)
+    // commits: a recomputation chunk waits and then reads what this one
+    // wrote, so no contribution is removed twice (concurrent batches of the
+    // cluster already wait in `lock_cluster`). Rows are locked project by
+    // project, by id: Citus locks rows only in statements that name one
+    // shard. (SQLite has one writer at a time.)
     let lock = db.get_database_backend() == DbBackend::Postgres;
     for chunk in inputs.chunks(500) {
-        let mut select = jobs::Entity::find()
+        let rows = jobs::Entity::find()
             .filter(jobs::Column::ClusterId.eq(cluster_id))
             .filter(
                 jobs::Column::SchedulerJobId
                     .is_in(chunk.iter().map(|j| j.scheduler_job_id.as_str())),
-            );
-        if lock {
-            select = select.lock(LockType::Update);
-        }
-        let rows = select.all(db).await?;
-        let rows: Vec<jobs::Model> = rows
-            .into_iter()
+            )
+            .all(db)
+            .await?;
+        let mut by_project: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for job in rows
+            .iter()
             .filter(|j| wanted.contains(&(j.scheduler_job_id.clone(), j.submit_time)))
-            .collect();
-        if rows.is_empty() {
-            continue;
+        {
+            by_project.entry(job.project_id).or_default().push(job.id);
         }
-        let ids: Vec<i64> = rows.iter().map(|j| j.id).collect();
-        let mut task_select = tasks::Entity::find().filter(tasks::Column::JobId.is_in(ids));
-        if lock {
-            task_select = task_select.lock(LockType::Update);
-        }
-        let task_rows = task_select.all(db).await?;
-        let task_ids: Vec<i64> = task_rows.iter().map(|t| t.id).collect();
+        let mut rows: Vec<jobs::Model> = Vec::new();
+        let mut task_rows: Vec<tasks::Model> = Vec::new();
         let mut parameters: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
-        for ids in task_ids.chunks(500) {
-            for p in task_parameters::Entity::find()
-                .filter(task_parameters::Column::TaskId.is_in(ids.iter().copied()))
-                .all(db)
-                .await?
-            {
-                parameters
-                    .entry(p.task_id)
-                    .or_default()
-                    .insert(p.name, p.value);
+        for (project_id, ids) in by_project {
+            let mut select = jobs::Entity::find()
+                .filter(jobs::Column::ProjectId.eq(project_id))
+                .filter(jobs::Column::Id.is_in(ids.iter().copied()));
+            let mut task_select = tasks::Entity::find()
+                .filter(tasks::Column::ProjectId.eq(project_id))
+                .filter(tasks::Column::JobId.is_in(ids));
+            if lock {
+                select = select.lock(LockType::Update);
+                task_select = task_select.lock(LockType::Update);
             }
+            rows.extend(select.all(db).await?);
+            let project_tasks = task_select.all(db).await?;
+            let task_ids: Vec<i64> = project_tasks.iter().map(|t| t.id).collect();
+            for ids in task_ids.chunks(500) {
+                for p in task_parameters::Entity::find()
+                    .filter(task_parameters::Column::ProjectId.eq(project_id))
+                    .filter(task_parameters::Column::TaskId.is_in(ids.iter().copied()))
+                    .all(db)
+                    .await?
+                {
+                    parameters
+                        .entry(p.task_id)
+                        .or_default()
+                        .insert(p.name, p.value);
+                }
+            }
+            task_rows.extend(project_tasks);
         }
         for job in rows {
             let tasks: Vec<tasks::Model> = task_rows
