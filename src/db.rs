@@ -4,6 +4,7 @@
 //! foreign keys are what make invalid rows impossible, and WAL lets readers
 //! proceed while the single writer writes.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait as _};
@@ -30,6 +31,24 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// # Errors
 /// The database cannot be reached or opened.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let db = connect_once(url, max_connections).await?;
+    if migration::citus::is_citus(&db).await? {
+        CITUS.store(true, Ordering::Relaxed);
+    }
+    Ok(db)
+}
+
+/// Set once this process has connected to a Citus coordinator.
+static CITUS: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process talks to Citus: a few statements take another form
+/// there (`service::page`). A process connects to one database, so this is
+/// a property of the process.
+pub fn is_citus() -> bool {
+    CITUS.load(Ordering::Relaxed)
+}
+
+async fn connect_once(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     match open(url, max_connections).await {
         Err(error) if prefers_tls(url) && is_tls_failure(&error) => {
             tracing::warn!(

@@ -184,7 +184,10 @@ impl Drop for TestDb {
 /// database lists them; `None` on plain PostgreSQL.
 async fn citus_workers(admin: &DatabaseConnection) -> Option<Vec<(String, i32)>> {
     use sea_orm::Statement;
-    if !migration::citus::is_citus(admin).await.expect("read pg_extension") {
+    if !migration::citus::is_citus(admin)
+        .await
+        .expect("read pg_extension")
+    {
         return None;
     }
     let rows = admin
@@ -225,8 +228,16 @@ async fn citus_database(url: &str, workers: &[(String, i32)]) {
     let conn = tally::db::connect(url, 1)
         .await
         .expect("connect to the test database on the coordinator");
+    let database = url
+        .rsplit('/')
+        .next()
+        .and_then(|tail| tail.split('?').next())
+        .expect("a database name");
     let mut sql = vec![
         "CREATE EXTENSION IF NOT EXISTS citus".to_owned(),
+        // 4 shards per table instead of 32: a test database holds a few
+        // rows, and creating 8 × 32 shards dominated every test's setup.
+        format!("ALTER DATABASE {database} SET citus.shard_count = 4"),
         format!("SELECT citus_set_coordinator_host('{host}', {port})"),
     ];
     for (worker, worker_port) in workers {
@@ -430,7 +441,11 @@ impl Drop for TestApp {
 #[test]
 fn worker_urls_keep_user_database_and_options() {
     assert_eq!(
-        replace_host_port("postgres://postgres@127.0.0.1:9700/t1?sslmode=disable", "10.0.0.2", 9701),
+        replace_host_port(
+            "postgres://postgres@127.0.0.1:9700/t1?sslmode=disable",
+            "10.0.0.2",
+            9701
+        ),
         "postgres://postgres@10.0.0.2:9701/t1?sslmode=disable"
     );
     assert_eq!(

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use tally::auth::Scope;
 use tally::domain::usage::spread_over_hours;
 use tally::entity::{
-    clusters, hpc_usage_daily, jobs, node_type_aggregations, node_types, tasks, usage_daily,
-    usage_hourly,
+    clusters, hpc_usage_daily, jobs, node_type_aggregations, node_types, task_parameters, tasks,
+    usage_daily, usage_hourly,
 };
 use tally::service::formulas::{self, NewFormula};
 
@@ -423,6 +423,55 @@ async fn jobs_progress_until_final_then_change_only_by_correction() {
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].id, before[0].id, "a corrected task keeps its id");
     assert_eq!(after[0].usage_milli, Some(10_000));
+    assert_hpc_rollups_consistent(db).await;
+}
+
+/// A job sent again under another project moves there whole, keeping its id
+/// and its tasks' parameters; the rollups follow. (On Citus the job and its
+/// tasks change shard: a row's distribution column cannot be updated, so the
+/// service deletes and inserts them.)
+#[tokio::test]
+async fn a_job_moved_to_another_project_takes_its_tasks_and_usage_along() {
+    let Hpc { app, token, .. } = setup().await;
+    let db = &app.db.conn;
+    let other = world::project(db, "OPEN-2").await;
+    let running = job(
+        "300",
+        "Running",
+        vec![task(0, "cpu", at(12, 0), 2, 1, "Running")],
+    );
+    assert_eq!(post(&app, &token, vec![running], false).await.0, 200);
+    let before = jobs::Entity::find().one(db).await.unwrap().unwrap();
+    let mut moved = job(
+        "300",
+        "Finished",
+        vec![
+            task(0, "cpu", at(12, 0), 2, 1, "Finished"),
+            task(1, "cpu", at(12, 0), 1, 3, "Finished"),
+        ],
+    );
+    moved["project"] = json!("OPEN-2");
+    moved["subProject"] = Value::Null;
+    let (status, report) = post(&app, &token, vec![moved], false).await;
+    assert_eq!(
+        (status, report["updated"].as_u64()),
+        (200, Some(1)),
+        "{report}"
+    );
+    let after = jobs::Entity::find().all(db).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].id, before.id, "a moved job keeps its id");
+    assert_eq!(after[0].project_id, other.id);
+    let moved_tasks = all_tasks(db).await;
+    assert_eq!(moved_tasks.len(), 2);
+    assert!(
+        moved_tasks
+            .iter()
+            .all(|t| t.project_id == other.id && t.job_id == before.id)
+    );
+    let parameters = task_parameters::Entity::find().all(db).await.unwrap();
+    assert_eq!(parameters.len(), 4);
+    assert!(parameters.iter().all(|p| p.project_id == other.id));
     assert_hpc_rollups_consistent(db).await;
 }
 

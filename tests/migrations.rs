@@ -589,6 +589,7 @@ async fn hpc_constraints() {
 
     let parameter = [
         ("task_id", v(task)),
+        ("project_id", v(h.project)),
         ("name", v("NumNodes")),
         ("value", v("2")),
     ];

@@ -96,7 +96,12 @@ pub async fn distribute<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result
     }
     for table in REFERENCE {
         if !is_distributed(db, table).await? {
-            exec(db, table, &format!("SELECT create_reference_table('{table}')")).await?;
+            exec(
+                db,
+                table,
+                &format!("SELECT create_reference_table('{table}')"),
+            )
+            .await?;
         }
     }
     let mut pending = Vec::new();
@@ -114,7 +119,12 @@ pub async fn distribute<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result
     let txn = db.begin().await?;
     let keys = foreign_keys_between(&txn, DISTRIBUTED).await?;
     for (table, name, _) in &keys {
-        exec(&txn, table, &format!("ALTER TABLE {table} DROP CONSTRAINT {name}")).await?;
+        exec(
+            &txn,
+            table,
+            &format!("ALTER TABLE {table} DROP CONSTRAINT {name}"),
+        )
+        .await?;
     }
     let anchor = DISTRIBUTED[0];
     for table in pending {
@@ -165,7 +175,13 @@ async fn foreign_keys_between<C: ConnectionTrait>(
         ))
         .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get("", "t")?, r.try_get("", "n")?, r.try_get("", "d")?)))
+        .map(|r| {
+            Ok((
+                r.try_get("", "t")?,
+                r.try_get("", "n")?,
+                r.try_get("", "d")?,
+            ))
+        })
         .collect()
 }
 

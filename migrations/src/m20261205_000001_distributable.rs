@@ -16,8 +16,9 @@
 //!   a unique constraint across projects: the ingestion service keeps it
 //!   unique (`service::jobs`, one cluster's batches at a time).
 //!
-//! On SQLite only `task_parameters` changes: the table is rebuilt with
-//! `project_id`, its primary key and foreign key unchanged.
+//! On SQLite `task_parameters` is rebuilt with `project_id` (its primary key
+//! and foreign key unchanged), and the two unique keys that `ON CONFLICT`
+//! names get a twin with `project_id`, as on PostgreSQL.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{DbBackend, Statement};
@@ -80,7 +81,9 @@ async fn postgres(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     for table in &identities {
         let seq = format!("{table}_id_seq");
         sql.push(format!("ALTER TABLE {table} ALTER COLUMN id DROP IDENTITY"));
-        sql.push(format!("CREATE SEQUENCE {seq} AS bigint OWNED BY {table}.id"));
+        sql.push(format!(
+            "CREATE SEQUENCE {seq} AS bigint OWNED BY {table}.id"
+        ));
         sql.push(format!(
             "SELECT setval('{seq}', COALESCE((SELECT max(id) FROM {table}), 0) + 1, false)"
         ));
@@ -149,7 +152,12 @@ async fn postgres(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
 
     // 5. The foreign keys again, without cascading updates of project_id.
     for (table, name, columns, target) in [
-        ("tasks", "fk_tasks_job", "job_id, project_id", "jobs (id, project_id)"),
+        (
+            "tasks",
+            "fk_tasks_job",
+            "job_id, project_id",
+            "jobs (id, project_id)",
+        ),
         (
             "task_parameters",
             "fk_task_parameters_task",
@@ -169,10 +177,30 @@ async fn postgres(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
             "installation_id, project_id",
             "installations (id, project_id)",
         ),
-        ("hpc_usage_daily", "fk_hpc_usage_daily_project_id", "project_id", "projects (id)"),
-        ("eosc_metric_daily", "fk_eosc_metric_daily_project_id", "project_id", "projects (id)"),
-        ("usage_daily", "fk_usage_daily_project_id", "project_id", "projects (id)"),
-        ("usage_hourly", "fk_usage_hourly_project_id", "project_id", "projects (id)"),
+        (
+            "hpc_usage_daily",
+            "fk_hpc_usage_daily_project_id",
+            "project_id",
+            "projects (id)",
+        ),
+        (
+            "eosc_metric_daily",
+            "fk_eosc_metric_daily_project_id",
+            "project_id",
+            "projects (id)",
+        ),
+        (
+            "usage_daily",
+            "fk_usage_daily_project_id",
+            "project_id",
+            "projects (id)",
+        ),
+        (
+            "usage_hourly",
+            "fk_usage_hourly_project_id",
+            "project_id",
+            "projects (id)",
+        ),
     ] {
         // Jobs, sub-projects and installations keep their old delete rules.
         let on_delete = match name {
@@ -204,7 +232,20 @@ async fn sqlite(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
             FROM task_parameters p JOIN tasks t ON t.id = p.task_id",
         "DROP TABLE task_parameters",
         "ALTER TABLE task_parameters_new RENAME TO task_parameters",
+        // The keys PostgreSQL now has, so that `ON CONFLICT` names the same
+        // columns on both backends (the narrower keys stay: the installation
+        // decides the project, so they hold the same rows).
+        "CREATE UNIQUE INDEX uq_metrics_idempotency_key_project \
+            ON metrics (installation_id, idempotency_key, project_id)",
+        "CREATE UNIQUE INDEX uq_eosc_metric_daily_project \
+            ON eosc_metric_daily (installation_id, metric_definition_id, day, project_id)",
     ]
-    .map(str::to_owned);
-    run(manager, &sql).await
+    .join(";\n");
+    // One string, so that every statement runs on one pooled connection (a
+    // rename on another connection did not see the drop), in one transaction.
+    manager
+        .get_connection()
+        .execute_unprepared(&format!("BEGIN;\n{sql};\nCOMMIT;"))
+        .await
+        .map(drop)
 }

@@ -730,6 +730,9 @@ async fn insert(
         .on_conflict_do_nothing_on([
             metrics::Column::InstallationId,
             metrics::Column::IdempotencyKey,
+            // The installation's project: the key includes the distribution
+            // column on Citus (the installation alone decides it).
+            metrics::Column::ProjectId,
         ])
         .exec(db)
         .await?;
@@ -974,17 +977,22 @@ async fn upsert_daily(
             .map_err(|e| Error::internal(&e))?;
     }
     insert.on_conflict(
-        OnConflict::columns([C::InstallationId, C::MetricDefinitionId, C::Day])
-            .value(
-                C::ValueSum,
-                Expr::cust("\"eosc_metric_daily\".\"value_sum\" + excluded.\"value_sum\""),
-            )
-            .value(
-                C::MetricCount,
-                Expr::cust("\"eosc_metric_daily\".\"metric_count\" + excluded.\"metric_count\""),
-            )
-            .value(C::UpdatedAt, Expr::cust("excluded.\"updated_at\""))
-            .to_owned(),
+        OnConflict::columns([
+            C::InstallationId,
+            C::MetricDefinitionId,
+            C::Day,
+            C::ProjectId,
+        ])
+        .value(
+            C::ValueSum,
+            Expr::cust("\"eosc_metric_daily\".\"value_sum\" + excluded.\"value_sum\""),
+        )
+        .value(
+            C::MetricCount,
+            Expr::cust("\"eosc_metric_daily\".\"metric_count\" + excluded.\"metric_count\""),
+        )
+        .value(C::UpdatedAt, Expr::cust("excluded.\"updated_at\""))
+        .to_owned(),
     );
     db.execute(&insert).await?;
     Ok(())

@@ -14,10 +14,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sea_orm::sea_query::{LockType, OnConflict};
 use sea_orm::{
-    ActiveModelTrait as _, TryIntoModel as _,
+    ActiveModelTrait as _,
     ActiveValue::{NotSet, Set},
-    ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, QueryFilter as _, Statement,
-    QuerySelect as _,
+    ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, QueryFilter as _,
+    QuerySelect as _, Statement, TryIntoModel as _,
 };
 use serde::Deserialize;
 

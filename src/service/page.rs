@@ -14,8 +14,10 @@
 //!
 //! - on PostgreSQL, `FROM (VALUES (k, c), …) AS p CROSS JOIN LATERAL (SELECT …
 //!   WHERE parent = p.k ORDER BY … LIMIT n + 1)`: one index range per parent;
-//! - on SQLite, which has no `LATERAL`, a `UNION ALL` of the same limited
-//!   select once per parent (with its key bound), at most
+//! - on SQLite, which has no `LATERAL`, and on Citus, which cannot push a
+//!   `LATERAL` over a `VALUES` list down to the shards, a `UNION ALL` of the
+//!   same limited select once per parent (with its key bound; on Citus each
+//!   term that names a project runs on that project's shard), at most
 //!   [`SQLITE_PARENTS_PER_STATEMENT`] parents per statement (SQLite's limit on
 //!   the terms of a compound select is 500), fewer when a term binds many
 //!   values (a long filter, a wide scope): past that, a level costs one more
@@ -424,8 +426,15 @@ fn one_parent(listing: &Listing, window: &Window, parents: &Parents<'_>) -> Sele
     select
 }
 
+/// Whether pages of many parents are one `LATERAL` join over a `VALUES`
+/// list (plain PostgreSQL) rather than a `UNION ALL` of one select per parent
+/// (SQLite, Citus).
+fn lateral(backend: DatabaseBackend) -> bool {
+    backend == DatabaseBackend::Postgres && !crate::db::is_citus()
+}
+
 /// One statement paging `parents` (all reached through a project, or all
-/// not): PostgreSQL's `LATERAL` over a `VALUES` list, SQLite's `UNION ALL`.
+/// not): PostgreSQL's `LATERAL` over a `VALUES` list, or a `UNION ALL`.
 fn statement(
     backend: DatabaseBackend,
     listing: &Listing,
@@ -433,7 +442,7 @@ fn statement(
     parents: &[Parent],
     through_project: bool,
 ) -> SelectStatement {
-    let pages = if backend == DatabaseBackend::Postgres {
+    let pages = if lateral(backend) {
         let column = |name: &str| Expr::col((Alias::new(PARENTS), Alias::new(name)));
         let one = Parents::One {
             key: column("column1"),
@@ -504,7 +513,7 @@ pub(crate) async fn fetch<M: FromQueryResult>(
     unique.sort_unstable();
     unique.dedup();
     let (through, direct): (Vec<Parent>, Vec<Parent>) = unique.into_iter().partition(|p| p.1 != 0);
-    let chunk = if backend == DatabaseBackend::Postgres {
+    let chunk = if lateral(backend) {
         POSTGRES_PARENTS_PER_STATEMENT
     } else {
         // How many values one parent's term binds decides how many fit.

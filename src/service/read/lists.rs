@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait as _, Query};
 use sea_orm::{
     EntityTrait, JoinType, QueryFilter as _, QuerySelect as _, QueryTrait as _, RelationTrait as _,
 };
@@ -111,6 +111,12 @@ pub(crate) fn node_type_jobs(scope: ProjectScope) -> BaseFn {
                         Expr::col((tasks::Entity, tasks::Column::JobId))
                             .equals((jobs::Entity, jobs::Column::Id)),
                     )
+                    // The job's project: keeps the subquery on the job's
+                    // shard on Citus.
+                    .and_where(
+                        Expr::col((tasks::Entity, tasks::Column::ProjectId))
+                            .equals((jobs::Entity, jobs::Column::ProjectId)),
+                    )
                     .and_where(
                         Expr::col((tasks::Entity, tasks::Column::NodeTypeId)).eq(key.clone()),
                     )
@@ -121,7 +127,15 @@ pub(crate) fn node_type_jobs(scope: ProjectScope) -> BaseFn {
             }
             None => parents
                 .keyed(
-                    jobs::Entity::find().join(JoinType::InnerJoin, jobs::Relation::Tasks.def()),
+                    jobs::Entity::find().join(
+                        JoinType::InnerJoin,
+                        jobs::Relation::Tasks.def().on_condition(|job, task| {
+                            Condition::all().add(
+                                Expr::col((job, jobs::Column::ProjectId))
+                                    .equals((task, tasks::Column::ProjectId)),
+                            )
+                        }),
+                    ),
                     tasks::Column::NodeTypeId,
                 )
                 .distinct(),
