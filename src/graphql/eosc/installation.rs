@@ -167,7 +167,8 @@ impl Installation {
             condition,
             &format!("{period:?}/{definitions:?}"),
         )?;
-        connection(ctx, spec, (self.0.id, 0), Metric).await
+        // The installation's project as context: the metrics' select names it.
+        connection(ctx, spec, (self.0.id, self.0.project_id), Metric).await
     }
 
     /// Its usage over `period` (metrics counted on the day their period

@@ -292,7 +292,8 @@ impl Job {
         let base = lists::job_tasks();
         let args = ListArgs::new(filter, order_by, first, after, last, before);
         let spec = args.spec("Job.tasks", "Task", base, by("ordinal", Kind::Int))?;
-        connection(ctx, spec, (self.0.id, 0), Task).await
+        // The job's project as context: the tasks' select names it.
+        connection(ctx, spec, (self.0.id, self.0.project_id), Task).await
     }
 
     /// The job's usage: the sum of its tasks' usage, one amount per unit.

@@ -149,10 +149,15 @@ pub(crate) fn node_type_jobs(scope: ProjectScope) -> BaseFn {
 }
 
 /// The tasks of the parent jobs.
+///
+/// The parents come with their job's project as context, so that each
+/// parent's select names the project (one shard on Citus).
 pub(crate) fn job_tasks() -> BaseFn {
     Arc::new(|parents: &Parents<'_>| {
         let select = parents.keyed(tasks::Entity::find(), tasks::Column::JobId);
-        Parents::no_context(select).into_query()
+        parents
+            .context(select, tasks::Column::ProjectId)
+            .into_query()
     })
 }
 
@@ -203,13 +208,15 @@ pub(crate) fn installations(scope: ProjectScope, parent: installations::Column) 
     })
 }
 
-/// The metrics (in `scope`) of the parent installations.
+/// The metrics (in `scope`) of the parent installations, reached with the
+/// installation's project as context.
 pub(crate) fn installation_metrics(scope: ProjectScope) -> BaseFn {
     Arc::new(move |parents: &Parents<'_>| {
         let select = parents.keyed(metrics::Entity::find(), metrics::Column::InstallationId);
+        // With the installation's project as context: one shard on Citus.
         scoped(
             &scope,
-            Parents::no_context(select),
+            parents.context(select, metrics::Column::ProjectId),
             metrics::Column::ProjectId,
         )
     })
