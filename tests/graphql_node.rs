@@ -1,6 +1,8 @@
 //! `node(id:)` as a reader of one project: every kind of object of another
 //! project is `null`, and the scope is a condition of the statement that
-//! looked for it (not a filter applied after loading).
+//! looked for it (not a filter applied after loading). The same holds for
+//! what the loaders read under an object (a task's parameters, a bucket's
+//! usage).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -271,5 +273,85 @@ async fn database_ids_are_the_numbers_the_rest_routes_use() {
         .unwrap();
         let number: i64 = text.split_once(':').unwrap().1.parse().unwrap();
         assert_eq!(object["databaseId"], number, "{object:#}");
+    }
+}
+
+/// What hangs off an object and is read for many parents at once (a task's
+/// parameters, a bucket's usage at each grain) is read by a statement that
+/// carries the reader's scope, not only reached through a scoped parent.
+#[tokio::test]
+async fn parameters_and_bucket_usage_are_read_with_the_scope_in_the_statement() {
+    let db = TestDb::new().await;
+    demo::load(&db.conn, &db.bus(), 1).await.unwrap();
+    let astro = projects::Entity::find_by_accounting_string("DEMO-ASTRO-01")
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    let reader = crate::helpers::world::user(
+        &db.conn,
+        "reader",
+        "eosc_project_reader",
+        Scope::Project(astro.id),
+    )
+    .await;
+    let config = db.config();
+    let app = TestApp::spawn_with(db, config).await;
+    let token = app.token_for(reader);
+
+    let parameters = r#"{ project(by: {accountingString: "DEMO-ASTRO-01"}) {
+          jobs(first: 3) { edges { node { tasks(first: 3) { edges { node {
+            parameters { name value } } } } } } } } }"#;
+    app.statements.reset();
+    let answer = run(&app, &token, parameters, json!({})).await;
+    let jobs = answer["project"]["jobs"]["edges"].as_array().unwrap();
+    let tasks = first(&jobs[0]["node"]["tasks"]);
+    assert!(
+        !tasks["parameters"].as_array().unwrap().is_empty(),
+        "{answer:#}"
+    );
+    let statements = app.statements.recorded();
+    let read: Vec<&String> = statements
+        .iter()
+        .filter(|s| s.contains("FROM \"task_parameters\""))
+        .collect();
+    assert_eq!(read.len(), 1, "{statements:#?}");
+    assert!(
+        read[0].contains("\"tasks\".\"project_id\" IN ("),
+        "{}",
+        read[0]
+    );
+
+    for (granularity, table) in [
+        ("HOUR", "bucket_usage_hourly"),
+        ("DAY", "bucket_usage_daily"),
+        ("MONTH", "bucket_usage_monthly"),
+    ] {
+        let usage = format!(
+            r#"{{ project(by: {{accountingString: "DEMO-ASTRO-01"}}) {{
+                  buckets(first: 5) {{ edges {{ node {{
+                    usage(granularity: {granularity}, period: {{from: "2026-10-25", to: "2026-10-31"}}) {{
+                      start byteHours }} }} }} }} }} }}"#
+        );
+        app.statements.reset();
+        let answer = run(&app, &token, &usage, json!({})).await;
+        let rows: usize = answer["project"]["buckets"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["usage"].as_array().unwrap().len())
+            .sum();
+        assert!(rows > 0, "{granularity}: {answer:#}");
+        let statements = app.statements.recorded();
+        let read: Vec<&String> = statements
+            .iter()
+            .filter(|s| s.contains(&format!("FROM \"{table}\"")))
+            .collect();
+        assert_eq!(read.len(), 1, "{granularity}: {statements:#?}");
+        assert!(
+            read[0].contains(&format!("\"{table}\".\"project_id\" IN (")),
+            "{granularity}: {}",
+            read[0]
+        );
     }
 }

@@ -29,6 +29,7 @@ mod graphql_access;
 mod graphql_lists;
 mod graphql_node;
 mod http;
+mod idempotency;
 mod import;
 mod limits;
 mod migrations;

@@ -4,8 +4,7 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
-use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
+use chrono::{DateTime, Utc};
 
 use super::context::ContextExt as _;
 use super::filter::{IdFilter, ScalarFilter};
@@ -15,8 +14,10 @@ use super::list::list_inputs;
 use super::loader::{Db, gql};
 use super::page::{Kind, SortKey};
 use super::usage::{Level, MAX_POINTS, Period, UsageAmount, total_usage};
-use crate::entity::{bucket_usage_daily, bucket_usage_hourly, bucket_usage_monthly, buckets};
+use crate::entity::buckets;
 use crate::error::Error;
+use crate::service::read::details;
+use crate::service::report::Span;
 
 /// The grain of a bucket's usage report.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -93,25 +94,29 @@ pub(crate) struct BucketUsage {
     bytes_deleted: i64,
 }
 
-/// A [`BucketUsage`] from a row of any of the three bucket usage tables
-/// (they share their summed columns) over `[start, end)`.
-macro_rules! bucket_usage {
-    ($row:expr, $start:expr, $end:expr) => {
-        BucketUsage {
-            start: $start,
-            end: $end,
-            byte_hours: $row.byte_hours,
-            object_delta: $row.object_delta,
-            writes: $row.writes,
-            deletes: $row.deletes,
-            bytes_written: $row.bytes_written,
-            bytes_deleted: $row.bytes_deleted,
+impl From<details::BucketUsage> for BucketUsage {
+    fn from(row: details::BucketUsage) -> Self {
+        Self {
+            start: row.start,
+            end: row.end,
+            byte_hours: row.byte_hours,
+            object_delta: row.object_delta,
+            writes: row.writes,
+            deletes: row.deletes,
+            bytes_written: row.bytes_written,
+            bytes_deleted: row.bytes_deleted,
         }
-    };
+    }
 }
 
-fn midnight(day: NaiveDate) -> DateTime<Utc> {
-    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+impl From<Granularity> for details::Grain {
+    fn from(granularity: Granularity) -> Self {
+        match granularity {
+            Granularity::Hour => Self::Hour,
+            Granularity::Day => Self::Day,
+            Granularity::Month => Self::Month,
+        }
+    }
 }
 
 /// The usage of one bucket at one grain over a period.
@@ -140,80 +145,19 @@ impl Loader<BucketUsageKey> for Db {
         let mut answer: HashMap<BucketUsageKey, Vec<BucketUsage>> =
             keys.iter().map(|k| (k.clone(), Vec::new())).collect();
         for ((granularity, period), ids) in groups {
-            let (from, to) = period.instants()?;
-            let rows: Vec<(i64, BucketUsage)> = match granularity {
-                Granularity::Hour => bucket_usage_hourly::Entity::find()
-                    .filter(bucket_usage_hourly::Column::BucketId.is_in(ids))
-                    .filter(bucket_usage_hourly::Column::Hour.gte(from))
-                    .filter(bucket_usage_hourly::Column::Hour.lt(to))
-                    .order_by_asc(bucket_usage_hourly::Column::BucketId)
-                    .order_by_asc(bucket_usage_hourly::Column::Hour)
-                    .all(&self.db)
-                    .await
-                    .map_err(|e| gql(e.into()))?
-                    .into_iter()
-                    .map(|r| {
-                        (
-                            r.bucket_id,
-                            bucket_usage!(r, r.hour, r.hour + chrono::Duration::hours(1)),
-                        )
-                    })
-                    .collect(),
-                Granularity::Day => bucket_usage_daily::Entity::find()
-                    .filter(bucket_usage_daily::Column::BucketId.is_in(ids))
-                    .filter(bucket_usage_daily::Column::Day.gte(period.from))
-                    .filter(bucket_usage_daily::Column::Day.lte(period.to))
-                    .order_by_asc(bucket_usage_daily::Column::BucketId)
-                    .order_by_asc(bucket_usage_daily::Column::Day)
-                    .all(&self.db)
-                    .await
-                    .map_err(|e| gql(e.into()))?
-                    .into_iter()
-                    .map(|r| {
-                        (
-                            r.bucket_id,
-                            bucket_usage!(
-                                r,
-                                midnight(r.day),
-                                midnight(r.day.succ_opt().unwrap_or(r.day))
-                            ),
-                        )
-                    })
-                    .collect(),
-                Granularity::Month => bucket_usage_monthly::Entity::find()
-                    .filter(bucket_usage_monthly::Column::BucketId.is_in(ids))
-                    .filter(
-                        bucket_usage_monthly::Column::Month
-                            .gte(crate::service::storage::month_of(period.from)),
-                    )
-                    .filter(bucket_usage_monthly::Column::Month.lte(period.to))
-                    .order_by_asc(bucket_usage_monthly::Column::BucketId)
-                    .order_by_asc(bucket_usage_monthly::Column::Month)
-                    .all(&self.db)
-                    .await
-                    .map_err(|e| gql(e.into()))?
-                    .into_iter()
-                    .map(|r| {
-                        let next = r
-                            .month
-                            .checked_add_months(chrono::Months::new(1))
-                            .unwrap_or(r.month);
-                        (
-                            r.bucket_id,
-                            bucket_usage!(r, midnight(r.month), midnight(next)),
-                        )
-                    })
-                    .collect(),
-            };
-            for (bucket, row) in rows {
+            let span = Span::days(period.from, period.to).map_err(gql)?;
+            let rows = details::bucket_usage(&self.db, &self.scope, granularity.into(), ids, span)
+                .await
+                .map_err(gql)?;
+            for row in rows {
                 answer
                     .entry(BucketUsageKey {
-                        bucket,
+                        bucket: row.bucket,
                         granularity,
                         period,
                     })
                     .or_default()
-                    .push(row);
+                    .push(row.into());
             }
         }
         Ok(answer)

@@ -9,13 +9,13 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use sea_orm::TransactionTrait as _;
 use serde_json::json;
 
 use crate::app::AppState;
 use crate::service::cloud::{self, PublisherAccess};
 use crate::service::cloud_records::{self, CloudError};
 use crate::service::events::Decision;
+use crate::service::ingest;
 
 /// APEL's routes.
 pub fn routes() -> Router<AppState> {
@@ -92,28 +92,16 @@ async fn post_record(State(state): State<AppState>, parts: Parts, body: Bytes) -
         .get("empa-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("noid");
-    let outcome = async {
-        let txn = state.db.begin().await.map_err(crate::error::Error::from)?;
-        state
-            .events
-            .write(txn, async |txn| {
-                Ok::<_, crate::error::Error>(
-                    match cloud_records::load_message(
-                        txn,
-                        text,
-                        &dn.to_slash(),
-                        bound_site,
-                        Some(empa_id),
-                    )
-                    .await
-                    {
-                        Ok(loaded) => Decision::Commit(Ok(loaded)),
-                        Err(error) => Decision::RollBack(Err(error)),
-                    },
-                )
-            })
-            .await
-    }
+    let outcome = ingest::transaction(&state.db, &state.events, async |txn| {
+        Ok(
+            match cloud_records::load_message(txn, text, &dn.to_slash(), bound_site, Some(empa_id))
+                .await
+            {
+                Ok(loaded) => Decision::Commit(Ok(loaded)),
+                Err(error) => Decision::RollBack(Err(error)),
+            },
+        )
+    })
     .await;
     match outcome {
         Ok(Ok(loaded)) => {

@@ -1,5 +1,7 @@
 //! Tally's ingestion endpoints (`/api/v1/...`): JSON batches, all-or-nothing,
-//! with an optional `Idempotency-Key`.
+//! with an optional `Idempotency-Key`. The transaction and the keys are
+//! [`crate::service::ingest`]'s; this adapter reads the request and shapes the
+//! answer.
 //!
 //! Answers: 200 with the counts when the batch committed; 403/409/422 with the
 //! same report listing every rejected record when it did not (then nothing was
@@ -10,35 +12,17 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sea_orm::{
-    ActiveModelTrait as _, ActiveValue::Set, DatabaseTransaction, SqlErr, TransactionTrait as _,
-};
-use serde::Deserialize;
+use sea_orm::DatabaseTransaction;
 use serde::de::DeserializeOwned;
-use sha2::{Digest as _, Sha256};
 
 use crate::app::AppState;
 use crate::auth::{Caller, Principal, ProjectScope};
-use crate::entity::idempotency_keys;
 use crate::error::Error;
 use crate::service::batch::{RejectionKind, Report};
-use crate::service::events::Decision;
+use crate::service::ingest::{self, IdempotencyKey, Ingested, MAX_KEY_LEN, RequestHash, Route};
 use crate::service::{jobs, storage};
-
-/// The longest `Idempotency-Key` accepted.
-const MAX_KEY_LEN: usize = 255;
-
-/// `POST /api/v1/storage/usage` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StorageBatch {
-    samples: Vec<storage::Sample>,
-    /// Replace stored samples that differ instead of rejecting them.
-    #[serde(default)]
-    correction: bool,
-}
 
 /// `POST /api/v1/storage/usage`: hourly bucket samples.
 pub async fn storage_usage(
@@ -48,10 +32,10 @@ pub async fn storage_usage(
 ) -> Response {
     run(
         &state,
-        "storage/usage",
+        Route::RestStorage,
         &headers,
         &body,
-        async |batch: StorageBatch, scope, txn| {
+        async |batch: storage::Batch, scope, txn| {
             storage::ingest(txn, &scope, &batch.samples, batch.correction).await
         },
     )
@@ -63,7 +47,7 @@ pub async fn storage_usage(
 pub async fn hpc_jobs(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     run(
         &state,
-        "hpc/jobs",
+        Route::RestJobs,
         &headers,
         &body,
         async |batch: jobs::JobBatch, scope, txn| jobs::ingest(txn, &scope, &batch).await,
@@ -92,11 +76,29 @@ async fn collector(state: &AppState, headers: &HeaderMap) -> Result<Principal, E
     }
 }
 
-/// Runs one batch: authenticate, parse, replay or process in a transaction,
-/// remember the answer.
+/// The `Idempotency-Key` header, if sent.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, Error> {
+    headers
+        .get("idempotency-key")
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(IdempotencyKey::parse)
+                .ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible characters"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+/// Runs one batch: authenticate, read the key, then let the service replay
+/// it or parse and process it in a transaction.
 async fn run<B, F>(
     state: &AppState,
-    route: &'static str,
+    route: Route,
     headers: &HeaderMap,
     body: &[u8],
     process: F,
@@ -106,83 +108,46 @@ where
     F: AsyncFnOnce(B, ProjectScope, &DatabaseTransaction) -> Result<Report, Error>,
 {
     let principal = collector(state, headers).await?;
-    let who = match principal.user_id {
-        Some(id) => format!("user:{id}"),
-        None => format!("subject:{}", principal.name),
-    };
-    let key = match headers.get("idempotency-key") {
-        Some(value) => {
-            let key = value
-                .to_str()
-                .ok()
-                .map(str::trim)
-                .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
-                .ok_or_else(|| {
-                    Error::BadRequest(format!(
-                        "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible characters"
-                    ))
-                })?;
-            Some(key.to_owned())
-        }
-        None => None,
-    };
-    let hash = hex::encode(Sha256::digest(body));
-    if let Some(key) = &key
-        && let Some(response) = replay(state, route, &who, key, &hash).await?
-    {
-        return Ok(response);
-    }
-    let batch: B = serde_json::from_slice(body)
-        .map_err(|e| Error::BadRequest(format!("invalid batch: {e}")))?;
+    let key = idempotency_key(headers)?;
     let scope = principal.collector_projects();
-    let txn = state.db.begin().await?;
-    let outcome = state
-        .events
-        .write::<_, Error>(txn, async |txn| {
-            let report = process(batch, scope, txn).await?;
-            if !report.accepted() {
-                return Ok(Decision::RollBack(Outcome::Refused(report)));
-            }
-            let answer = serde_json::to_string(&report).map_err(|e| Error::internal(&e))?;
-            if let Some(key) = &key {
-                let remembered = idempotency_keys::ActiveModel {
-                    route: Set(route.to_owned()),
-                    principal: Set(who.clone()),
-                    key: Set(key.clone()),
-                    request_hash: Set(hash.clone()),
-                    status: Set(200),
-                    response: Set(answer.clone()),
-                    ..Default::default()
-                }
-                .insert(txn)
-                .await;
-                if let Err(error) = remembered {
-                    if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
-                        return Ok(Decision::RollBack(Outcome::Raced(error.into())));
-                    }
-                    return Err(error.into());
-                }
-            }
-            Ok(Decision::Commit(Outcome::Stored(answer)))
-        })
-        .await?;
-    match outcome {
-        Outcome::Stored(answer) => Ok((
-            StatusCode::OK,
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            answer,
-        )
-            .into_response()),
-        Outcome::Refused(report) => Ok(refused(report)),
-        // A concurrent request with the same key committed first: answer as it did.
-        Outcome::Raced(error) => match key {
-            Some(key) => match replay(state, route, &who, &key, &hash).await? {
-                Some(response) => Ok(response),
-                None => Err(error),
-            },
-            None => Err(error),
+    let ingested = ingest::ingest(
+        &state.db,
+        &state.events,
+        &principal,
+        route,
+        key.as_ref(),
+        &RequestHash::of_body(body),
+        // Parsed only when the key is not a replay: a repeated key is
+        // answered before the body is looked at, as it always was.
+        async |txn| {
+            let batch: B = serde_json::from_slice(body)
+                .map_err(|e| Error::BadRequest(format!("invalid batch: {e}")))?;
+            process(batch, scope, txn).await
         },
-    }
+    )
+    .await?;
+    Ok(match ingested {
+        Ingested::Stored(report) => (StatusCode::OK, Json(report)).into_response(),
+        Ingested::Refused(report) => refused(report),
+        Ingested::Replayed(replay) => {
+            let status = StatusCode::from_u16(replay.status).unwrap_or(StatusCode::OK);
+            let mut response = (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                replay.answer,
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            response
+        }
+        Ingested::KeyReused => {
+            return Err(Error::Unprocessable(
+                "this Idempotency-Key was used with another request body".to_owned(),
+            ));
+        }
+    })
 }
 
 /// The answer to a batch the service rejected records of: 403 when any was
@@ -197,50 +162,4 @@ fn refused(report: Report) -> Response {
         StatusCode::UNPROCESSABLE_ENTITY
     };
     (status, Json(report)).into_response()
-}
-
-/// How a batch's transaction ended.
-enum Outcome {
-    /// Committed, with this answer.
-    Stored(String),
-    /// Rolled back: the service rejected records.
-    Refused(Report),
-    /// Rolled back: a concurrent request stored the same `Idempotency-Key`
-    /// first (the unique violation, should its answer not be found).
-    Raced(Error),
-}
-
-/// The remembered answer for a repeated key, if any.
-async fn replay(
-    state: &AppState,
-    route: &str,
-    who: &str,
-    key: &str,
-    hash: &str,
-) -> Result<Option<Response>, Error> {
-    let Some(found) = idempotency_keys::Entity::find_by_key(route, who, key)
-        .one(&state.db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    if found.request_hash != hash {
-        return Err(Error::Unprocessable(
-            "this Idempotency-Key was used with another request body".to_owned(),
-        ));
-    }
-    let status = u16::try_from(found.status)
-        .ok()
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::OK);
-    let mut response = (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        found.response,
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    Ok(Some(response))
 }

@@ -1,11 +1,12 @@
 //! What every ingestion batch answers: how many records were inserted,
 //! updated or unchanged, and which were rejected and why. A batch with any
-//! rejection changes nothing.
+//! rejection changes nothing. A report is also what an idempotency key
+//! remembers ([`super::ingest`]), hence `Deserialize`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a record was rejected, broadly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectionKind {
     /// The record itself is invalid.
@@ -17,7 +18,7 @@ pub enum RejectionKind {
 }
 
 /// One rejected record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     /// Its position in the batch, from 0.
     pub index: usize,
@@ -30,7 +31,7 @@ pub struct Rejection {
 }
 
 /// The answer to a batch.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// Records that did not exist.
     pub inserted: usize,

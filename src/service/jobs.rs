@@ -19,7 +19,7 @@ use sea_orm::{
     ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, QueryFilter as _,
     QuerySelect as _, Statement, TryIntoModel as _,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::batch::{RejectionKind, Report};
 use super::bulk;
@@ -53,7 +53,7 @@ pub const HPC_DAILY: Rollup = Rollup {
 };
 
 /// A state as sent: HEAppE's number (`16`) or name (`"Finished"`).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum StateInput {
     /// HEAppE's JobState value.
@@ -76,7 +76,7 @@ impl StateInput {
 }
 
 /// A batch of jobs of one cluster.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JobBatch {
     /// The cluster's name.
@@ -89,7 +89,7 @@ pub struct JobBatch {
 }
 
 /// A job as a collector sends it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JobInput {
     /// The scheduler's job id.
@@ -126,7 +126,7 @@ pub struct JobInput {
 }
 
 /// A task as a collector sends it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TaskInput {
     /// Its position in the job, from 0.

@@ -15,6 +15,7 @@ pub mod events;
 pub mod formulas;
 pub mod hpc;
 pub mod import;
+pub mod ingest;
 pub mod jobs;
 pub(crate) mod page;
 pub mod projects;

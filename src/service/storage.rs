@@ -8,7 +8,7 @@ use sea_orm::{
     ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _,
     QueryFilter as _,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::batch::{RejectionKind, Report};
 use super::rollup::{Deltas, Key, Rollup};
@@ -17,8 +17,20 @@ use crate::auth::ProjectScope;
 use crate::entity::{bucket_usage_hourly, buckets, projects};
 use crate::error::Error;
 
+/// A batch of hourly samples, as collectors post it
+/// (`POST /api/v1/storage/usage`, `ingestStorageUsage`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// The samples.
+    pub samples: Vec<Sample>,
+    /// Replace stored samples that differ instead of rejecting them.
+    #[serde(default)]
+    pub correction: bool,
+}
+
 /// One hourly sample of a bucket, as collectors post it.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Sample {
     /// The bucket's name.

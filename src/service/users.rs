@@ -6,8 +6,10 @@ use sea_orm::{
     QueryFilter as _, QueryOrder as _, SqlErr,
 };
 
-use crate::auth::{Scope, password};
-use crate::entity::{grants, roles, users};
+use super::eosc;
+use super::read::by_id;
+use crate::auth::{ProjectScope, Scope, password};
+use crate::entity::{grants, installations, roles, sites, users};
 use crate::error::Error;
 
 /// The least length of a local password.
@@ -195,13 +197,61 @@ pub async fn revoke(
     Ok(deleted.rows_affected > 0)
 }
 
+/// Where a grant applies, as an administrator names it: a row by id, a site
+/// by its name, or an EOSC installation by its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantTarget {
+    /// The scope as stored (its row is checked to exist).
+    Row(Scope),
+    /// An APEL site, by name.
+    Site(String),
+    /// An EOSC installation, by its row id.
+    Installation(i64),
+}
+
+/// The scope `target` names, checked to exist, as a caller who sees
+/// `visible` may name it: an installation of a project out of `visible` is
+/// not found (the condition is in the statement). Sites are shared by every
+/// project (the APEL catalogue), so no project scope narrows them.
+///
+/// # Errors
+/// [`Error::NotFound`] naming what does not exist.
+pub async fn grant_scope(
+    db: &impl ConnectionTrait,
+    visible: &ProjectScope,
+    target: GrantTarget,
+) -> Result<Scope, Error> {
+    let scope = match target {
+        GrantTarget::Row(scope) => scope,
+        GrantTarget::Site(name) => Scope::Site(
+            sites::Entity::find_by_name(&name)
+                .one(db)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("no site {name:?}")))?
+                .id,
+        ),
+        GrantTarget::Installation(id) => {
+            let found = by_id::load::<installations::Entity>(db, visible, [id]).await?;
+            if found.is_empty() {
+                return Err(Error::NotFound(format!(
+                    "no installation {}",
+                    eosc::external_id(id)
+                )));
+            }
+            Scope::Installation(id)
+        }
+    };
+    check_scope(db, scope).await?;
+    Ok(scope)
+}
+
 /// Checks that the row `scope` names exists, so that a grant never points at
 /// nothing.
 ///
 /// # Errors
 /// [`Error::NotFound`] naming the missing row.
 pub async fn check_scope(db: &impl ConnectionTrait, scope: Scope) -> Result<(), Error> {
-    use crate::entity::{buckets, installations, project_providers, projects, sites, user_groups};
+    use crate::entity::{buckets, project_providers, projects, user_groups};
     let found = match scope {
         Scope::System => true,
         Scope::Project(id) => projects::Entity::find_by_id(id).one(db).await?.is_some(),

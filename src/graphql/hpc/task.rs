@@ -2,7 +2,6 @@
 
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
 
 use super::cluster::NodeType;
 use super::formula::Formula;
@@ -15,6 +14,7 @@ use crate::graphql::list::list_inputs;
 use crate::graphql::loader::{ById, gql};
 use crate::graphql::page::{Kind, SortKey};
 use crate::graphql::usage::UsageAmount;
+use crate::service::read::details;
 
 list_inputs! {
     /// Which tasks a list keeps; all given conditions must hold.
@@ -266,12 +266,9 @@ impl async_graphql::dataloader::Loader<ParametersOf> for crate::graphql::loader:
     ) -> Result<std::collections::HashMap<ParametersOf, Self::Value>, Self::Error> {
         let mut answer: std::collections::HashMap<ParametersOf, Self::Value> =
             keys.iter().map(|k| (k.clone(), Vec::new())).collect();
-        let rows = task_parameters::Entity::find()
-            .filter(task_parameters::Column::TaskId.is_in(keys.iter().map(|k| k.0)))
-            .order_by_asc_name()
-            .all(&self.db)
+        let rows = details::task_parameters(&self.db, &self.scope, keys.iter().map(|k| k.0))
             .await
-            .map_err(|e| gql(e.into()))?;
+            .map_err(gql)?;
         for row in rows {
             answer
                 .entry(ParametersOf(row.task_id))
@@ -279,17 +276,5 @@ impl async_graphql::dataloader::Loader<ParametersOf> for crate::graphql::loader:
                 .push(row);
         }
         Ok(answer)
-    }
-}
-
-trait OrderByName {
-    fn order_by_asc_name(self) -> Self;
-}
-
-impl OrderByName for sea_orm::Select<task_parameters::Entity> {
-    fn order_by_asc_name(self) -> Self {
-        use sea_orm::QueryOrder as _;
-        self.order_by_asc(task_parameters::Column::TaskId)
-            .order_by_asc(task_parameters::Column::Name)
     }
 }

@@ -1,14 +1,13 @@
 //! Grants: roles given to users on scopes. Administrators only.
 
 use async_graphql::{Context, ID, InputObject, Object, OneofObject};
-use sea_orm::{ConnectionTrait, EntityTrait as _};
 
 use super::payload::GrantPayload;
-use super::{admin, bad, id_of, write};
+use super::{admin, bad, gql, id_of, write};
 use crate::auth::{Role, Scope};
-use crate::entity::{installations, sites};
 use crate::error::Error;
-use crate::service::{eosc, users};
+use crate::service::eosc;
+use crate::service::users::{self, GrantTarget};
 
 /// Where a role applies: exactly one of these.
 #[derive(OneofObject)]
@@ -41,8 +40,8 @@ pub(crate) struct GrantInput {
     scope: GrantScope,
 }
 
-/// The scope `scope` names, checked to exist.
-async fn resolve(db: &impl ConnectionTrait, scope: GrantScope) -> Result<Scope, Error> {
+/// The grant target `scope` names, parsed (the service checks that it exists).
+fn target(scope: GrantScope) -> Result<GrantTarget, Error> {
     let id = |id: &ID, kind: &str| {
         id_of(id, kind, "scope").map_err(|_| {
             Error::BadRequest(format!(
@@ -51,37 +50,24 @@ async fn resolve(db: &impl ConnectionTrait, scope: GrantScope) -> Result<Scope, 
             ))
         })
     };
-    let scope = match scope {
-        GrantScope::System(true) => Scope::System,
+    Ok(match scope {
+        GrantScope::System(true) => GrantTarget::Row(Scope::System),
         GrantScope::System(false) => {
             return Err(Error::BadRequest(
                 "scope: system must be true when given".to_owned(),
             ));
         }
-        GrantScope::Project(project) => Scope::Project(id(&project, "Project")?),
-        GrantScope::Group(group) => Scope::UserGroup(id(&group, "Group")?),
-        GrantScope::Bucket(bucket) => Scope::Bucket(id(&bucket, "Bucket")?),
-        GrantScope::Site(name) => Scope::Site(
-            sites::Entity::find_by_name(&name)
-                .one(db)
-                .await?
-                .ok_or_else(|| Error::NotFound(format!("no site {name:?}")))?
-                .id,
-        ),
+        GrantScope::Project(project) => GrantTarget::Row(Scope::Project(id(&project, "Project")?)),
+        GrantScope::Group(group) => GrantTarget::Row(Scope::UserGroup(id(&group, "Group")?)),
+        GrantScope::Bucket(bucket) => GrantTarget::Row(Scope::Bucket(id(&bucket, "Bucket")?)),
+        GrantScope::Site(name) => GrantTarget::Site(name),
         GrantScope::Installation(text) => {
-            let id = eosc::parse_external_id(&text).ok_or_else(|| {
+            GrantTarget::Installation(eosc::parse_external_id(&text).ok_or_else(|| {
                 Error::BadRequest(format!("scope: {text:?} is not an EOSC id (24 hex digits)"))
-            })?;
-            installations::Entity::find_by_id(id)
-                .one(db)
-                .await?
-                .ok_or_else(|| Error::NotFound(format!("no installation {text}")))?;
-            Scope::Installation(id)
+            })?)
         }
-        GrantScope::ProjectProvider(id) => Scope::ProjectProvider(id),
-    };
-    users::check_scope(db, scope).await?;
-    Ok(scope)
+        GrantScope::ProjectProvider(id) => GrantTarget::Row(Scope::ProjectProvider(id)),
+    })
 }
 
 /// Validates the role name.
@@ -105,12 +91,12 @@ impl AccessMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "Who, what and where.")] input: GrantInput,
     ) -> async_graphql::Result<GrantPayload> {
-        admin(ctx)?;
+        let visible = admin(ctx)?.visible_projects();
         let role = role(&input.role)?;
         let user = input.user;
-        let scope = input.scope;
+        let target = target(input.scope).map_err(gql)?;
         write(ctx, async |txn| {
-            let scope = resolve(txn, scope).await?;
+            let scope = users::grant_scope(txn, &visible, target).await?;
             users::grant(txn, &user, role.name(), scope).await?;
             let (kind, id) = scope.to_row();
             Ok(GrantPayload {
@@ -130,12 +116,12 @@ impl AccessMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "Who, what and where.")] input: GrantInput,
     ) -> async_graphql::Result<bool> {
-        admin(ctx)?;
+        let visible = admin(ctx)?.visible_projects();
         let role = role(&input.role)?;
         let user = input.user;
-        let scope = input.scope;
+        let target = target(input.scope).map_err(gql)?;
         write(ctx, async |txn| {
-            let scope = resolve(txn, scope).await?;
+            let scope = users::grant_scope(txn, &visible, target).await?;
             users::revoke(txn, &user, role.name(), scope).await
         })
         .await

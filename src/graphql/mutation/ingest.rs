@@ -7,15 +7,19 @@ use std::collections::BTreeMap;
 
 use async_graphql::{Context, InputObject, Object};
 use chrono::{DateTime, SecondsFormat, Utc};
+use sea_orm::DatabaseTransaction;
 
+use super::super::context::ContextExt as _;
 use super::super::hpc::JobState;
 use super::payload::{AddMetricsPayload, ApelLoad, IngestReport};
-use super::{bad, collector, ingest};
+use super::{bad, collector, gql, ingest};
 use crate::auth::ProjectScope;
 use crate::domain::usage::JobState as DomainState;
 use crate::error::Error;
+use crate::service::batch::Report;
 use crate::service::cloud_records::{self, CloudError};
 use crate::service::eosc::{self, MetricInput as EoscMetric, NewMetric};
+use crate::service::ingest::{self as batches, IdempotencyKey, Ingested, RequestHash, Route};
 use crate::service::jobs::{self, JobBatch, StateInput};
 use crate::service::storage::{self, Sample};
 
@@ -255,6 +259,49 @@ pub(crate) struct MetricInput {
     idempotency_key: Option<String>,
 }
 
+/// Runs a batch through the write path the REST batches share
+/// ([`batches::ingest`]): one transaction, and the idempotency key if given.
+/// `input` is the parsed batch, whose canonical JSON is the request's hash.
+async fn run_batch<B: serde::Serialize>(
+    ctx: &Context<'_>,
+    route: Route,
+    idempotency_key: Option<String>,
+    input: &B,
+    process: impl AsyncFnOnce(&DatabaseTransaction) -> Result<Report, Error>,
+) -> async_graphql::Result<IngestReport> {
+    let principal = collector(ctx)?;
+    let key = idempotency_key
+        .map(|key| {
+            IdempotencyKey::parse(&key).ok_or_else(|| {
+                bad(format!(
+                    "idempotencyKey must be 1 to {} visible characters",
+                    batches::MAX_KEY_LEN
+                ))
+            })
+        })
+        .transpose()?;
+    let hash = RequestHash::of_batch(input).map_err(gql)?;
+    let request = ctx.request()?;
+    let ingested = batches::ingest(
+        &request.db,
+        &request.state.events,
+        principal,
+        route,
+        key.as_ref(),
+        &hash,
+        process,
+    )
+    .await
+    .map_err(gql)?;
+    match ingested {
+        Ingested::Stored(report) | Ingested::Refused(report) => Ok(report.into()),
+        Ingested::Replayed(replay) => Ok(IngestReport::replay_of(replay.report().map_err(gql)?)),
+        Ingested::KeyReused => Err(gql(Error::Unprocessable(
+            "this idempotencyKey was used with another input".to_owned(),
+        ))),
+    }
+}
+
 fn instant(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
@@ -271,41 +318,60 @@ impl IngestMutation {
     /// valid at its start, and the rollups move in the same transaction.
     /// Collectors only (on the system scope, or on the jobs' projects). A
     /// batch with any rejection stores nothing; a replay counts as
-    /// `unchanged`.
+    /// `unchanged`. With an `idempotencyKey`, a repeated request (same key,
+    /// same caller, same batch) answers the first committed report again
+    /// with `replayed: true` and changes nothing; the same key with another
+    /// batch is `BAD_USER_INPUT`.
     async fn ingest_jobs(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The cluster and its jobs.")] input: JobBatchInput,
+        #[graphql(
+            desc = "Makes a retried request not run twice: 1 to 255 visible characters, \
+                    unique per caller for this mutation (keys of `POST /api/v1/hpc/jobs` \
+                    are another namespace)."
+        )]
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<IngestReport> {
         let scope = collector(ctx)?.collector_projects();
         let batch = input.into_batch()?;
-        let report = ingest(
+        run_batch(
             ctx,
+            Route::GraphqlJobs,
+            idempotency_key,
+            &batch,
             async |txn| jobs::ingest(txn, &scope, &batch).await,
-            |report| report.accepted(),
         )
-        .await?;
-        Ok(report.into())
+        .await
     }
 
     /// Ingests hourly bucket samples, as `POST /api/v1/storage/usage` does.
     /// Collectors only. A batch with any rejection stores nothing; a replay
-    /// counts as `unchanged`.
+    /// counts as `unchanged`. `idempotencyKey` works as in `ingestJobs`.
     async fn ingest_storage_usage(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The samples.")] input: StorageBatchInput,
+        #[graphql(
+            desc = "Makes a retried request not run twice: 1 to 255 visible characters, \
+                    unique per caller for this mutation (keys of \
+                    `POST /api/v1/storage/usage` are another namespace)."
+        )]
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<IngestReport> {
         let scope = collector(ctx)?.collector_projects();
-        let samples: Vec<Sample> = input.samples.into_iter().map(Sample::from).collect();
-        let correction = input.correction;
-        let report = ingest(
+        let batch = storage::Batch {
+            samples: input.samples.into_iter().map(Sample::from).collect(),
+            correction: input.correction,
+        };
+        run_batch(
             ctx,
-            async |txn| storage::ingest(txn, &scope, &samples, correction).await,
-            |report| report.accepted(),
+            Route::GraphqlStorage,
+            idempotency_key,
+            &batch,
+            async |txn| storage::ingest(txn, &scope, &batch.samples, batch.correction).await,
         )
-        .await?;
-        Ok(report.into())
+        .await
     }
 
     /// Adds EOSC metrics to an installation (upstream's rules: periods in the

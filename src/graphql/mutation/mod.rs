@@ -94,30 +94,27 @@ async fn write<T>(
     }
 }
 
-/// Runs an ingestion in one transaction while collecting the usage events it
-/// causes (`EventBus::write`). When `accepted` says yes, commits and publishes
-/// the events with the commit; otherwise rolls back, so a batch with any
-/// rejection changes nothing and publishes nothing.
+/// Runs an ingestion in the service's ingestion transaction
+/// ([`crate::service::ingest::transaction`]), which collects the usage events
+/// it causes. When `accepted` says yes, commits and publishes the events with
+/// the commit; otherwise rolls back, so a batch with any rejection changes
+/// nothing and publishes nothing.
 async fn ingest<T>(
     ctx: &Context<'_>,
     work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, Error>,
     accepted: impl FnOnce(&T) -> bool,
 ) -> async_graphql::Result<T> {
     let request = ctx.request()?;
-    let txn = request.db.begin().await.map_err(db_error)?;
-    request
-        .state
-        .events
-        .write(txn, async |txn| {
-            let value = work(txn).await?;
-            Ok(if accepted(&value) {
-                Decision::Commit(value)
-            } else {
-                Decision::RollBack(value)
-            })
+    crate::service::ingest::transaction(&request.db, &request.state.events, async |txn| {
+        let value = work(txn).await?;
+        Ok(if accepted(&value) {
+            Decision::Commit(value)
+        } else {
+            Decision::RollBack(value)
         })
-        .await
-        .map_err(gql)
+    })
+    .await
+    .map_err(gql)
 }
 
 fn db_error(error: sea_orm::DbErr) -> async_graphql::Error {

@@ -66,6 +66,10 @@ pub(crate) struct IngestReport {
     unchanged: i32,
     /// Every refused record, with its reason.
     rejected: Vec<Rejection>,
+    /// Whether this is the remembered answer to an earlier request with the
+    /// same `idempotencyKey` (then this request changed nothing). Always
+    /// false for `addMetrics`, whose keys are per metric.
+    replayed: bool,
 }
 
 fn count(n: usize) -> i32 {
@@ -89,6 +93,17 @@ impl From<Report> for IngestReport {
                     reason: r.reason,
                 })
                 .collect(),
+            replayed: false,
+        }
+    }
+}
+
+impl IngestReport {
+    /// The remembered answer to an earlier request with the same key.
+    pub(crate) fn replay_of(report: Report) -> Self {
+        Self {
+            replayed: true,
+            ..report.into()
         }
     }
 }
