@@ -164,11 +164,7 @@ impl Drop for TestDb {
                         .expect("runtime");
                     runtime.block_on(async {
                         let admin = tally::db::connect(&admin_url, 1).await?;
-                        admin
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            ))
-                            .await?;
+                        drop_database(&admin, &name).await?;
                         admin.close().await
                     })
                 });
@@ -176,6 +172,29 @@ impl Drop for TestDb {
                     eprintln!("could not drop test database: {error}");
                 }
             }
+        }
+    }
+}
+
+/// Drops database `name`, closing its sessions.
+///
+/// On Citus the drop is propagated to the workers, where the sessions the
+/// coordinator's (now terminated) backends had opened end a moment later:
+/// "being accessed by other users" is retried for a few seconds.
+pub async fn drop_database(admin: &DatabaseConnection, name: &str) -> Result<(), sea_orm::DbErr> {
+    let mut attempts = 0;
+    loop {
+        match admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+        {
+            Err(error)
+                if attempts < 40 && error.to_string().contains("being accessed by other users") =>
+            {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            other => return other.map(drop),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait as _, DbBackend};
+use sea_orm::DbBackend;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -44,10 +44,7 @@ async fn readiness_turns_503_when_the_database_is_gone() {
 
     let name = app.db.url.rsplit('/').next().unwrap().to_owned();
     let admin = tally::db::connect(&admin_url, 1).await.unwrap();
-    admin
-        .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .unwrap();
+    crate::helpers::drop_database(&admin, &name).await.unwrap();
 
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 503);

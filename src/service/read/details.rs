@@ -7,19 +7,18 @@ use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _, RelationTrait as _,
 };
 
 use crate::auth::ProjectScope;
 use crate::entity::{
-    bucket_usage_daily, bucket_usage_hourly, bucket_usage_monthly, task_parameters, tasks,
+    bucket_usage_daily, bucket_usage_hourly, bucket_usage_monthly, task_parameters,
 };
 use crate::error::Error;
 use crate::service::report::Span;
 use crate::service::storage::month_of;
 
 /// The scheduler parameters of these tasks, by task then name, for a caller
-/// who sees `scope` (the tasks' project is in the statement).
+/// who sees `scope` (the parameters' project is in the statement).
 ///
 /// # Errors
 /// A database error.
@@ -28,13 +27,13 @@ pub(crate) async fn task_parameters(
     scope: &ProjectScope,
     task_ids: impl IntoIterator<Item = i64>,
 ) -> Result<Vec<task_parameters::Model>, Error> {
+    // A parameter carries its task's project (on the task's shard on Citus).
     Ok(task_parameters::Entity::find()
-        .join(
-            sea_orm::JoinType::InnerJoin,
-            task_parameters::Relation::Task.def(),
-        )
         .filter(task_parameters::Column::TaskId.is_in(task_ids))
-        .filter(scope.condition(Expr::col((tasks::Entity, tasks::Column::ProjectId))))
+        .filter(scope.condition(Expr::col((
+            task_parameters::Entity,
+            task_parameters::Column::ProjectId,
+        ))))
         .order_by_asc(task_parameters::Column::TaskId)
         .order_by_asc(task_parameters::Column::Name)
         .all(db)
