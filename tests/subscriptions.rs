@@ -1,7 +1,8 @@
 //! Subscriptions over `graphql-transport-ws` at `/graphql/ws` (issue 5,
 //! item 5): an ingested task's usage reaches a subscriber within a second,
 //! only for projects the subscriber may see, across instances on PostgreSQL;
-//! recomputation progress; refused credentials close the connection. The
+//! recomputation progress; refused credentials close the connection;
+//! subscriptions pass the same pre-execution checks as `/graphql`. The
 //! same over Tally's own TLS listener (`wss://`), and a stopping server closes
 //! open connections with 1001 instead of waiting for them.
 
@@ -371,6 +372,80 @@ async fn connections_without_valid_credentials_are_closed() {
         .into_client_request()
         .unwrap();
     assert!(tokio_tungstenite::connect_async(request).await.is_err());
+}
+
+/// A subscription passes the checks `/graphql` applies before execution
+/// (`docs/graphql.md`, Limits): a field repeated 500 times, a field carrying
+/// 500 directives and an unknown directive on `__typename` are refused with
+/// the same codes, as one `next` with the error and a `complete`; none of
+/// them starts a subscription, and the connection stays open.
+#[tokio::test]
+async fn subscriptions_pass_the_same_checks_as_graphql_over_http() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let config = db.config();
+    let app = TestApp::spawn_with(db, config).await;
+    let token = app.token_for(w.alice);
+    let mut socket = connect_as(&app, &token).await;
+    let repeated = format!(
+        "subscription {{ usageIngested {{ project {} }} }}",
+        "__typename ".repeat(500)
+    );
+    let piled = format!(
+        "subscription {{ usageIngested {} {{ project }} }}",
+        "@include(if: true) ".repeat(500)
+    );
+    let cases = [
+        (
+            repeated.as_str(),
+            "LIMIT_EXCEEDED",
+            "TALLY_GRAPHQL_MAX_REPEATS",
+        ),
+        (
+            piled.as_str(),
+            "LIMIT_EXCEEDED",
+            "TALLY_GRAPHQL_MAX_DIRECTIVES",
+        ),
+        (
+            "subscription { usageIngested { project __typename @aa } }",
+            "BAD_USER_INPUT",
+            "Unknown directive",
+        ),
+        (
+            "subscription { usageIngested { nope } }",
+            "BAD_USER_INPUT",
+            "Unknown field",
+        ),
+    ];
+    for (i, (query, code, says)) in cases.into_iter().enumerate() {
+        let before = app.state.events.subscribers();
+        let id = format!("bad-{i}");
+        send(
+            &mut socket,
+            json!({ "id": id, "type": "subscribe", "payload": { "query": query } }),
+        )
+        .await;
+        let answer = receive(&mut socket).await;
+        assert_eq!(
+            (answer["type"].as_str(), answer["id"].as_str()),
+            (Some("next"), Some(id.as_str())),
+            "{answer}"
+        );
+        let error = &answer["payload"]["errors"][0];
+        assert_eq!(error["extensions"]["code"], code, "{answer}");
+        assert!(
+            error["message"].as_str().unwrap().contains(says),
+            "{says:?} in {answer}"
+        );
+        assert!(answer["payload"]["data"].is_null(), "{answer}");
+        assert_eq!(
+            receive(&mut socket).await,
+            json!({ "id": id, "type": "complete" })
+        );
+        assert_eq!(app.state.events.subscribers(), before, "{query}");
+    }
+    // The connection still serves a valid subscription.
+    subscribe(&mut socket, &app, "good", USAGE).await;
 }
 
 /// On PostgreSQL, a subscriber of one instance hears what another instance

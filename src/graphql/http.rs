@@ -14,13 +14,21 @@
 //! validation errors come without one; [`finish`] adds `BAD_USER_INPUT` or
 //! `LIMIT_EXCEEDED`, and turns any resolver error without a code (which only a
 //! stray `?` on a foreign error can produce) into `INTERNAL` with a logged id,
-//! so that no internal error text reaches a client.
+//! so that no internal error text reaches a client. The checks and the codes
+//! are [`super::checks`], which the WebSocket path shares.
+//!
+//! Reading and answering are Tally's own, not async-graphql-axum's
+//! `GraphQLRequest`/`GraphQLBatchRequest` and `GraphQLResponse`: those read
+//! and parse the whole body before a 415 for a non-JSON body or a refusal of
+//! an oversized batch could come first, and reject in plain text; and
+//! `GraphQLResponse` always answers 200 as `application/graphql-response+json`
+//! with a `data` entry, where a request refused before execution is 400
+//! without `data` and the media type follows `Accept`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
-use async_graphql::parser::types::OperationType;
 use async_graphql::{Data, ErrorExtensions as _, ServerError};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -30,9 +38,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
+use super::checks::{self, Refused, coded, finish};
 use super::context::RequestContext;
 use super::idle::Idle;
-use super::limits::{self, Refusal};
+use super::limits;
 use crate::app::AppState;
 use crate::auth::{AuthFailure, Caller};
 use crate::error::Error;
@@ -250,53 +259,32 @@ async fn run(
     authenticated: bool,
 ) -> Answer {
     let limits = &state.config.graphql;
-    let operation_name = request.operation_name.clone();
-    let shape = match request.parsed_query() {
-        Ok(doc) => limits::inspect(doc, operation_name.as_deref(), limits),
-        Err(error) => Err(Refusal::Invalid(error.message)),
-    };
-    let shape = match shape {
+    let shape = match checks::shape(&mut request, limits) {
         Ok(shape) => shape,
-        Err(Refusal::Invalid(message)) => {
-            return Answer::refused(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", message);
-        }
-        Err(Refusal::Limit(message)) => {
-            return Answer::refused(StatusCode::BAD_REQUEST, "LIMIT_EXCEEDED", message);
-        }
+        Err(refused) => return Answer::refused(refused),
     };
     if *method == Method::GET && !limits::allowed_over_get(shape.operation) {
-        let mut answer = Answer::refused(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "BAD_USER_INPUT",
-            "mutations are sent by POST, never by GET".to_owned(),
-        );
+        let mut answer = Answer::refused(Refused {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "BAD_USER_INPUT",
+            message: "mutations are sent by POST, never by GET".to_owned(),
+        });
         answer.allow = Some("POST");
         return answer;
     }
-    if shape.operation == Some(OperationType::Subscription) {
-        return Answer::refused(
-            StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
-            "subscriptions are served over WebSocket at /graphql/ws (graphql-transport-ws)"
+    if checks::is_subscription(&shape) {
+        return Answer::refused(Refused {
+            status: StatusCode::BAD_REQUEST,
+            code: "BAD_USER_INPUT",
+            message: "subscriptions are served over WebSocket at /graphql/ws \
+                      (graphql-transport-ws)"
                 .to_owned(),
-        );
+        });
     }
-    let introspection = limits.introspection.allows(authenticated);
-    if shape.introspection && !introspection {
-        return if authenticated {
-            Answer::refused(
-                StatusCode::FORBIDDEN,
-                "FORBIDDEN",
-                "introspection is turned off (TALLY_GRAPHQL_INTROSPECTION)".to_owned(),
-            )
-        } else {
-            Answer::refused(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                "introspection needs authentication".to_owned(),
-            )
-        };
-    }
+    let introspection = match checks::introspection(&shape, limits, authenticated) {
+        Ok(allowed) => allowed,
+        Err(refused) => return Answer::refused(refused),
+    };
     if !introspection {
         request = request.disable_introspection();
     }
@@ -324,49 +312,6 @@ async fn run(
     }
 }
 
-/// Gives every error a code, explains limit errors and hides what a client
-/// should not see: suggestions (unless allowed) and the text of errors that
-/// carry no code.
-pub(crate) fn finish(
-    mut response: async_graphql::Response,
-    limits: &crate::config::GraphqlConfig,
-    suggestions: bool,
-) -> async_graphql::Response {
-    for error in &mut response.errors {
-        let has_code = error
-            .extensions
-            .as_ref()
-            .is_some_and(|e| e.get("code").is_some());
-        if has_code {
-            continue;
-        }
-        if !error.path.is_empty() {
-            // A resolver error without a code did not come from `Error`: its
-            // text may be a database's or a library's. Log it, show an id.
-            let internal = Error::internal(&error.message);
-            error.message = internal.to_string();
-            error.extensions = internal.extend().extensions;
-            continue;
-        }
-        let code = if limits::is_limit_message(&error.message) {
-            "LIMIT_EXCEEDED"
-        } else {
-            "BAD_USER_INPUT"
-        };
-        if let Some(clear) = limits::explain(&error.message, limits) {
-            error.message = clear;
-        }
-        if !suggestions && let Some(at) = error.message.find(" Did you mean") {
-            error.message.truncate(at);
-        }
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code);
-    }
-    response
-}
-
 /// The answer to one operation.
 struct Answer {
     status: StatusCode,
@@ -379,10 +324,10 @@ struct Answer {
 }
 
 impl Answer {
-    fn refused(status: StatusCode, code: &str, message: String) -> Self {
+    fn refused(refused: Refused) -> Self {
         Self {
-            status,
-            response: async_graphql::Response::from_errors(vec![coded(message, code)]),
+            status: refused.status,
+            response: async_graphql::Response::from_errors(vec![refused.error()]),
             executed: false,
             allow: None,
         }
@@ -474,16 +419,6 @@ fn response_body(response: &async_graphql::Response, executed: bool) -> Value {
             json!({ "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] })
         }
     }
-}
-
-/// A GraphQL error with `extensions.code`.
-fn coded(message: String, code: &str) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", code);
-    error
 }
 
 /// The status and GraphQL error of refused credentials: 401 and
@@ -588,7 +523,7 @@ struct Attempt {
 /// What every resolver can reach besides the request's own data: the
 /// [`RequestContext`] of an authenticated (or anonymous) caller. Per-request
 /// state that needs the caller (data loaders keyed by scope) is added here;
-/// `idle` watches the execution (or connection) the loaders serve.
+/// `idle` watches the execution the loaders serve.
 pub(crate) fn execution_data(state: &AppState, caller: Caller, idle: Idle) -> Data {
     let mut data = Data::default();
     data.insert(RequestContext::new(state.clone(), caller, idle));
@@ -665,49 +600,6 @@ mod tests {
         for bad in ["[]", "42", "not json", r#"[{"query":"{ a }"}, 7]"#] {
             assert!(read_post(bad.as_bytes(), 3).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn errors_get_codes_and_lose_internal_text() {
-        let limits = crate::config::GraphqlConfig::default();
-        let mut leaked = ServerError::new("relation \"secret_table\" does not exist", None);
-        leaked.path = vec![async_graphql::PathSegment::Field("projects".to_owned())];
-        let coded_already = coded(
-            "first must be between 1 and 100".to_owned(),
-            "BAD_USER_INPUT",
-        );
-        let response = async_graphql::Response::from_errors(vec![
-            leaked,
-            coded_already,
-            ServerError::new("Query is too complex.", None),
-            ServerError::new(
-                r#"Unknown field "apiVersio" on type "Query". Did you mean "apiVersion"?"#,
-                None,
-            ),
-        ]);
-        let errors = finish(response, &limits, false).errors;
-        let code = |i: usize| {
-            errors[i]
-                .extensions
-                .as_ref()
-                .and_then(|e| e.get("code"))
-                .cloned()
-        };
-        assert!(
-            errors[0].message.starts_with("internal error "),
-            "{}",
-            errors[0].message
-        );
-        assert_eq!(code(0), Some(async_graphql::Value::from("INTERNAL")));
-        assert_eq!(code(1), Some(async_graphql::Value::from("BAD_USER_INPUT")));
-        assert_eq!(errors[1].message, "first must be between 1 and 100");
-        assert_eq!(code(2), Some(async_graphql::Value::from("LIMIT_EXCEEDED")));
-        assert!(errors[2].message.contains("TALLY_GRAPHQL_MAX_COMPLEXITY"));
-        assert_eq!(code(3), Some(async_graphql::Value::from("BAD_USER_INPUT")));
-        assert_eq!(
-            errors[3].message,
-            r#"Unknown field "apiVersio" on type "Query"."#
-        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! the request's future has returned `Pending` and nothing has woken it since,
 //! every resolver that could ask for a key has asked: the others wait on
 //! batches, or on I/O that will wake the future first. [`Idle`] watches the
-//! request's future (or, on a WebSocket, the connection's stream) and runs
+//! request's future (or, on a WebSocket, each subscription's stream) and runs
 //! the loaders' batches ([`Idle::batch`]) so that a batch takes its keys only
 //! in that state.
 //!
@@ -38,7 +38,7 @@
 //! stuck: handing 100 answers to a list of nested objects takes hundreds of
 //! polls, each one woken by the last (async-graphql joins an object's fields
 //! in a `FuturesUnordered`, which wakes itself after polling them all). A
-//! WebSocket connection's stream, though, may never pause while events keep
+//! subscription's stream, though, may never pause while events keep
 //! coming, so there a batch also goes after [`BUSY_ITEMS`] items yielded
 //! without a pause.
 //!

@@ -12,6 +12,7 @@
 //! request has stopped asking for keys (`idle`, `docs/architecture.md`).
 
 mod admin;
+mod checks;
 mod cloud;
 mod context;
 mod eosc;

@@ -1,5 +1,6 @@
 //! GraphQL over WebSocket at `/graphql/ws`, with the `graphql-transport-ws`
-//! protocol (<https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md>).
+//! protocol (<https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md>),
+//! served by async-graphql-axum's [`GraphQLWebSocket`].
 //!
 //! The caller authenticates in `connection_init`: its payload carries the
 //! bearer token as `{"Authorization": "Bearer <token>"}` (or `authorization`,
@@ -9,21 +10,34 @@
 //! Unauthorized`, as the protocol says. async-graphql closes both cases with
 //! other codes, which are rewritten on their way out.
 //!
+//! Every operation a connection subscribes to passes the same checks as an
+//! operation sent to `/graphql` before async-graphql sees it
+//! ([`super::checks`]: parse, fragment cycles, depth, aliases, repeated
+//! fields, piles of directives, `__typename`'s directives, introspection),
+//! and its errors get the same `extensions.code`: the crate's connection runs
+//! the operations through [`Checked`], an executor in front of the schema. A
+//! refused operation answers one `next` with the error, then `complete`, and
+//! the connection stays open.
+//!
 //! When the server stops, every open connection is closed with `1001 Going
 //! Away` ([`crate::shutdown`]): a client reconnects to another instance.
 
+use std::any::TypeId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use async_graphql::futures_util::stream::{self, BoxStream};
 use async_graphql::futures_util::{SinkExt as _, StreamExt as _, future};
-use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
-use axum::extract::State;
+use async_graphql::{Data, Executor};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
+use axum::extract::{FromRequestParts as _, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::http::execution_data;
+use super::checks;
+use super::context::RequestContext;
 use super::idle::Idle;
 use crate::app::AppState;
 use crate::auth::Caller;
@@ -36,6 +50,10 @@ const PROTOCOL: &str = "graphql-transport-ws";
 const GOING_AWAY: u16 = 1001;
 
 /// `GET /graphql/ws`: upgrades to a `graphql-transport-ws` connection.
+///
+/// The crate's [`GraphQLProtocol`] extractor would also take the older
+/// `graphql-ws` subprotocol (subscriptions-transport-ws), which Tally does not
+/// serve: only a client that asks for `graphql-transport-ws` is upgraded.
 pub(crate) async fn ws_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -47,78 +65,172 @@ pub(crate) async fn ws_handler(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|p| p.trim() == PROTOCOL);
-    if !asked {
-        return (
-            StatusCode::BAD_REQUEST,
-            format!("ask for the `{PROTOCOL}` subprotocol (Sec-WebSocket-Protocol)"),
-        )
-            .into_response();
-    }
+    let protocol = match transport_ws().await {
+        Some(protocol) if asked => protocol,
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("ask for the `{PROTOCOL}` subprotocol (Sec-WebSocket-Protocol)"),
+            )
+                .into_response();
+        }
+    };
     // Listening from the upgrade on, so that a stop that begins before the
     // connection is served still waits for it and closes it.
     let stopping = state.shutdown.listener();
     upgrade
         .protocols([PROTOCOL])
-        .on_upgrade(move |socket| serve(state, socket, stopping))
+        .on_upgrade(move |socket| serve(state, socket, protocol, stopping))
+}
+
+/// The crate's value for `graphql-transport-ws`. [`GraphQLProtocol`] is made
+/// only by its extractor, which reads it from the `Sec-WebSocket-Protocol`
+/// header; this gives it that header alone.
+async fn transport_ws() -> Option<GraphQLProtocol> {
+    let (mut parts, ()) = axum::http::Request::builder()
+        .header(header::SEC_WEBSOCKET_PROTOCOL, PROTOCOL)
+        .body(())
+        .ok()?
+        .into_parts();
+    GraphQLProtocol::from_request_parts(&mut parts, &())
+        .await
+        .ok()
 }
 
 /// Runs one connection until either side closes it or the server stops.
-async fn serve(state: AppState, socket: axum::extract::ws::WebSocket, mut stopping: Listener) {
+async fn serve(
+    state: AppState,
+    socket: axum::extract::ws::WebSocket,
+    protocol: GraphQLProtocol,
+    mut stopping: Listener,
+) {
     let (mut sink, stream) = socket.split();
-    let input = stream
-        .take_while(|message| future::ready(message.is_ok()))
-        .filter_map(|message| {
-            future::ready(match message {
-                Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
-                _ => None,
-            })
-        });
     let refused = Arc::new(AtomicBool::new(false));
     let init_refused = refused.clone();
     let init_state = state.clone();
-    // The connection's subscriptions run inside its stream: the loaders'
-    // batches wait for the stream to settle.
-    let idle = Idle::default();
-    let init_idle = idle.clone();
-    let connection = WebSocket::new(state.schema.clone(), input, WebSocketProtocols::GraphQLWS)
-        .on_connection_init(move |payload| async move {
-            match authenticate(&init_state, &payload).await {
-                Some(caller) => Ok(execution_data(&init_state, caller, init_idle)),
-                None => {
-                    init_refused.store(true, Ordering::SeqCst);
-                    Err(async_graphql::Error::new("Forbidden"))
+    let stopped = {
+        // async-graphql's close codes become the protocol's on the way out.
+        let outgoing = (&mut sink).with(|message: Message| {
+            future::ready(Ok::<_, axum::Error>(match message {
+                Message::Close(Some(frame)) => {
+                    let (code, reason) = close_code(
+                        frame.code,
+                        frame.reason.to_string(),
+                        refused.load(Ordering::SeqCst),
+                    );
+                    Message::Close(Some(CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    }))
                 }
-            }
-        });
-    let mut output = idle.watch_stream(connection).map(|message| match message {
-        WsMessage::Text(text) => Message::Text(text.into()),
-        WsMessage::Close(code, reason) => {
-            let (code, reason) = close_code(code, reason, refused.load(Ordering::SeqCst));
-            Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
+                other => other,
             }))
-        }
-    });
-    loop {
-        tokio::select! {
-            message = output.next() => match message {
-                Some(message) => {
-                    if sink.send(message).await.is_err() {
-                        break;
+        });
+        let connection =
+            GraphQLWebSocket::new_with_pair(outgoing, stream, Checked(state), protocol)
+                .on_connection_init(move |payload| async move {
+                    match authenticate(&init_state, &payload).await {
+                        Some(caller) => {
+                            let mut data = Data::default();
+                            data.insert(caller);
+                            Ok(data)
+                        }
+                        None => {
+                            init_refused.store(true, Ordering::SeqCst);
+                            Err(async_graphql::Error::new("Forbidden"))
+                        }
                     }
-                }
-                None => break,
-            },
-            () = stopping.stopping() => {
-                let close = Message::Close(Some(CloseFrame {
-                    code: GOING_AWAY,
-                    reason: "server shutting down".into(),
-                }));
-                // The client may be gone already; the connection ends either way.
-                let _closed = sink.send(close).await;
-                break;
+                })
+                .serve();
+        tokio::select! {
+            () = connection => false,
+            () = stopping.stopping() => true,
+        }
+    };
+    if stopped {
+        let close = Message::Close(Some(CloseFrame {
+            code: GOING_AWAY,
+            reason: "server shutting down".into(),
+        }));
+        // The client may be gone already; the connection ends either way.
+        let _closed = sink.send(close).await;
+    }
+}
+
+/// The schema, behind the checks `/graphql` applies before async-graphql
+/// sees an operation ([`checks`]), for the operations of a WebSocket
+/// connection; each operation reads as the caller the connection
+/// authenticated, with loaders of its own.
+#[derive(Clone)]
+struct Checked(AppState);
+
+impl Checked {
+    /// `request`, checked and made ready to run as the connection's caller;
+    /// or why it is refused.
+    fn prepare(
+        &self,
+        mut request: async_graphql::Request,
+        session: Option<&Data>,
+    ) -> Result<(async_graphql::Request, Idle), checks::Refused> {
+        let limits = &self.0.config.graphql;
+        let shape = checks::shape(&mut request, limits)?;
+        // A WebSocket caller is authenticated: `connection_init` required it.
+        if !checks::introspection(&shape, limits, true)? {
+            request = request.disable_introspection();
+        }
+        let caller = session
+            .and_then(|data| data.get(&TypeId::of::<Caller>()))
+            .and_then(|caller| caller.downcast_ref::<Caller>())
+            .cloned()
+            .unwrap_or(Caller::Anonymous);
+        // Each operation's stream is watched by its own `Idle`, which its
+        // loaders wait on.
+        let idle = Idle::default();
+        let context = RequestContext::new(self.0.clone(), caller, idle.clone());
+        Ok((request.data(context), idle))
+    }
+
+    /// Gives the errors of an answer their codes, as `/graphql` does.
+    fn finish(&self, response: async_graphql::Response) -> async_graphql::Response {
+        let limits = &self.0.config.graphql;
+        checks::finish(response, limits, limits.suggestions.allows(true))
+    }
+}
+
+/// The answer to a refused operation: its error, and no data.
+fn refusal(refused: &checks::Refused) -> async_graphql::Response {
+    async_graphql::Response::from_errors(vec![refused.error()])
+}
+
+impl Executor for Checked {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        match self.prepare(request, None) {
+            Ok((request, idle)) => {
+                let response = idle.watch(self.0.schema.execute(request)).await;
+                self.finish(response)
             }
+            Err(refused) => refusal(&refused),
+        }
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        match self.prepare(request, session_data.as_deref()) {
+            Ok((request, idle)) => {
+                let this = self.clone();
+                idle.watch_stream(
+                    self.0.schema.execute_stream_with_session_data(
+                        request,
+                        session_data.unwrap_or_default(),
+                    ),
+                )
+                .map(move |response| this.finish(response))
+                .boxed()
+            }
+            Err(refused) => stream::once(future::ready(refusal(&refused))).boxed(),
         }
     }
 }
