@@ -317,7 +317,7 @@ async fn parameters_and_bucket_usage_are_read_with_the_scope_in_the_statement() 
         .collect();
     assert_eq!(read.len(), 1, "{statements:#?}");
     assert!(
-        read[0].contains("\"tasks\".\"project_id\" IN ("),
+        read[0].contains("\"task_parameters\".\"project_id\" IN ("),
         "{}",
         read[0]
     );

@@ -10,10 +10,8 @@
 //! - [`by_id`]: rows by id, scoped per kind.
 //! - [`details`]: what hangs off an object, for many parents at once (a
 //!   task's parameters, a bucket's usage).
-//! - [`cloud`]: the `cloudUsage` totals.
 
 pub(crate) mod by_id;
-pub(crate) mod cloud;
 pub(crate) mod details;
 pub(crate) mod lists;
 

@@ -1,1 +1,0 @@
-//! The `cloudUsage` totals (filled below).
