@@ -490,8 +490,10 @@ fn database_names_are_replaced() {
 pub mod world {
     use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, DatabaseConnection};
     use tally::auth::Scope;
-    use tally::entity::{clusters, jobs, projects, user_groups};
-    use tally::service::users;
+    use tally::entity::{
+        clusters, jobs, node_type_aggregations, node_types, projects, user_groups,
+    };
+    use tally::service::{formulas, users};
 
     /// A strong password for test users.
     pub const PASSWORD: &str = "correct horse battery staple";
@@ -539,6 +541,47 @@ pub mod world {
         .insert(db)
         .await
         .unwrap()
+    }
+
+    /// Cluster `karolina` with node type `cpu` (queue `qcpu`, 128 cores a
+    /// node) in an aggregation `cpu` valid from `from`, its usage priced by
+    /// `expression` in node-hours from `from` on: (aggregation id, formula id).
+    pub async fn priced_cpu_cluster(
+        db: &DatabaseConnection,
+        expression: &str,
+        from: chrono::DateTime<chrono::Utc>,
+    ) -> (i64, i64) {
+        let cluster = cluster(db, "karolina").await;
+        let aggregation = node_type_aggregations::ActiveModel {
+            name: Set("cpu".into()),
+            validity_from: Set(from),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        node_types::ActiveModel {
+            cluster_id: Set(cluster.id),
+            aggregation_id: Set(Some(aggregation.id)),
+            name: Set("cpu".into()),
+            queue: Set("qcpu".into()),
+            cores_per_node: Set(128),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        let formula = formulas::NewFormula {
+            expression: expression.to_owned(),
+            unit: "node_hour".to_owned(),
+            validity_from: from,
+            validity_to: None,
+            supersedes: None,
+        };
+        let formula = formulas::create(db, aggregation.id, formula, None)
+            .await
+            .unwrap();
+        (aggregation.id, formula.id)
     }
 
     /// A job of `project` on `cluster` in `state`.

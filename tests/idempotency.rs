@@ -5,16 +5,13 @@
 //! another batch is refused and changes nothing.
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
-use sea_orm::{
-    ActiveModelTrait as _, ActiveValue::Set, DatabaseConnection, EntityTrait, PaginatorTrait as _,
-};
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait as _};
 use serde_json::{Value, json};
 use tally::auth::Scope;
 use tally::entity::{
-    bucket_usage_daily, bucket_usage_hourly, clusters, idempotency_keys, jobs,
-    node_type_aggregations, node_types, tasks, usage_daily, usage_hourly,
+    bucket_usage_daily, bucket_usage_hourly, idempotency_keys, jobs, tasks, usage_daily,
+    usage_hourly,
 };
-use tally::service::formulas::{self, NewFormula};
 
 use crate::helpers::{TestApp, world};
 
@@ -35,42 +32,7 @@ async fn setup() -> World {
     let app = TestApp::spawn().await;
     let db = &app.db.conn;
     world::project(db, "OPEN-1").await;
-    let cluster = clusters::ActiveModel {
-        name: Set("karolina".into()),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .unwrap();
-    let aggregation = node_type_aggregations::ActiveModel {
-        name: Set("cpu".into()),
-        validity_from: Set(at(1, 0)),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .unwrap();
-    node_types::ActiveModel {
-        cluster_id: Set(cluster.id),
-        aggregation_id: Set(Some(aggregation.id)),
-        name: Set("cpu".into()),
-        queue: Set("qcpu".into()),
-        cores_per_node: Set(128),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .unwrap();
-    let formula = NewFormula {
-        expression: "NumNodes * RunTime".to_owned(),
-        unit: "node_hour".to_owned(),
-        validity_from: at(1, 0),
-        validity_to: None,
-        supersedes: None,
-    };
-    formulas::create(db, aggregation.id, formula, None)
-        .await
-        .unwrap();
+    world::priced_cpu_cluster(db, "NumNodes * RunTime", at(1, 0)).await;
     let collector = app.token_for(world::user(db, "collector", "collector", Scope::System).await);
     let other = app.token_for(world::user(db, "other", "collector", Scope::System).await);
     World {

@@ -9,9 +9,7 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 use tally::auth::ProjectScope;
-use tally::entity::{
-    accounting_runs, clusters, hpc_usage_daily, node_type_aggregations, node_types, tasks,
-};
+use tally::entity::{accounting_runs, hpc_usage_daily, tasks};
 use tally::error::Error;
 use tally::service::events::Decision;
 use tally::service::formulas::{self, NewFormula};
@@ -38,35 +36,8 @@ async fn setup() -> World {
     let db = TestDb::new().await;
     let conn = &db.conn;
     let project = world::project(conn, "OPEN-1").await;
-    let cluster = clusters::ActiveModel {
-        name: Set("karolina".into()),
-        ..Default::default()
-    }
-    .insert(conn)
-    .await
-    .unwrap();
-    let aggregation = node_type_aggregations::ActiveModel {
-        name: Set("cpu".into()),
-        validity_from: Set(at(1, 0)),
-        ..Default::default()
-    }
-    .insert(conn)
-    .await
-    .unwrap();
-    node_types::ActiveModel {
-        cluster_id: Set(cluster.id),
-        aggregation_id: Set(Some(aggregation.id)),
-        name: Set("cpu".into()),
-        queue: Set("qcpu".into()),
-        cores_per_node: Set(128),
-        ..Default::default()
-    }
-    .insert(conn)
-    .await
-    .unwrap();
-    let old = formulas::create(conn, aggregation.id, formula("NumNodes * RunTime"), None)
-        .await
-        .unwrap();
+    let (aggregation_id, old_formula) =
+        world::priced_cpu_cluster(conn, "NumNodes * RunTime", at(1, 0)).await;
     let tasks: Vec<Value> = [2, 3, 4, 5, 6, 25]
         .iter()
         .enumerate()
@@ -99,8 +70,8 @@ async fn setup() -> World {
     World {
         db,
         project_id: project.id,
-        aggregation_id: aggregation.id,
-        old_formula: old.id,
+        aggregation_id,
+        old_formula,
     }
 }
 

@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 
 use async_graphql::futures_util::{SinkExt as _, StreamExt as _};
 use chrono::{DateTime, TimeZone as _, Utc};
-use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, DbBackend};
+use sea_orm::DbBackend;
 use serde_json::{Value, json};
 use tally::auth::Scope;
-use tally::entity::{node_type_aggregations, node_types, projects};
-use tally::service::formulas::{self, NewFormula};
+use tally::entity::projects;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -49,40 +48,7 @@ async fn world(db: &TestDb) -> World {
     let conn = &db.conn;
     let open1 = world::project(conn, "OPEN-1").await;
     world::project(conn, "OPEN-2").await;
-    let cluster = world::cluster(conn, "karolina").await;
-    let aggregation = node_type_aggregations::ActiveModel {
-        name: Set("cpu".into()),
-        validity_from: Set(at(1, 0)),
-        ..Default::default()
-    }
-    .insert(conn)
-    .await
-    .unwrap();
-    node_types::ActiveModel {
-        cluster_id: Set(cluster.id),
-        aggregation_id: Set(Some(aggregation.id)),
-        name: Set("cpu".into()),
-        queue: Set("qcpu".into()),
-        cores_per_node: Set(128),
-        ..Default::default()
-    }
-    .insert(conn)
-    .await
-    .unwrap();
-    formulas::create(
-        conn,
-        aggregation.id,
-        NewFormula {
-            expression: "NumNodes * RunTime".to_owned(),
-            unit: "node_hour".to_owned(),
-            validity_from: at(1, 0),
-            validity_to: None,
-            supersedes: None,
-        },
-        None,
-    )
-    .await
-    .unwrap();
+    world::priced_cpu_cluster(conn, "NumNodes * RunTime", at(1, 0)).await;
     let collector = world::user(conn, "collector", "collector", Scope::System).await;
     let alice = world::user(
         conn,
