@@ -185,13 +185,15 @@ async fn foreign_keys_between<C: ConnectionTrait>(
         .collect()
 }
 
+/// Whether `table` is already distributed (hash) or a reference table (a
+/// Citus-managed local table is neither).
 async fn is_distributed<C: ConnectionTrait>(db: &C, table: &str) -> Result<bool, DbErr> {
     Ok(db
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
             format!(
                 "SELECT 1 FROM pg_dist_partition WHERE logicalrelid = '{table}'::regclass \
-                 AND partmethod IN ('h', 'n') AND (partmethod = 'h' OR repmodel = 't')"
+                 AND (partmethod = 'h' OR (partmethod = 'n' AND repmodel = 't'))"
             ),
         ))
         .await?

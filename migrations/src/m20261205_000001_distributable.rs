@@ -202,11 +202,17 @@ async fn postgres(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
             "projects (id)",
         ),
     ] {
-        // Jobs, sub-projects and installations keep their old delete rules.
-        let on_delete = match name {
-            "fk_tasks_job" | "fk_task_parameters_task" => "CASCADE",
-            "fk_jobs_project_id" | "fk_jobs_sub_project" | "fk_metrics_installation" => "RESTRICT",
-            _ => "CASCADE",
+        // Each keeps its old delete rule: a job's project, sub-project and a
+        // metric's installation may not go while referenced; the rest cascade.
+        let restrict = [
+            "fk_jobs_project_id",
+            "fk_jobs_sub_project",
+            "fk_metrics_installation",
+        ];
+        let on_delete = if restrict.contains(&name) {
+            "RESTRICT"
+        } else {
+            "CASCADE"
         };
         sql.push(format!(
             "ALTER TABLE {table} ADD CONSTRAINT {name} FOREIGN KEY ({columns}) \
