@@ -63,6 +63,7 @@ pub const DISTRIBUTED: &[&str] = &[
     "task_parameters",
     "metrics",
     "hpc_usage_daily",
+    "hpc_job_usage",
     "eosc_metric_daily",
     "usage_daily",
     "usage_hourly",

@@ -19,6 +19,7 @@
 //! | `m20261125_000007_ingestion` | idempotency keys of the batch endpoints; the `collector` role |
 //! | `m20261204_000001_page_indexes` | indexes for pages of jobs per project and per node type |
 //! | `m20261205_000001_distributable` | keys Citus can distribute: `project_id` in the keys of sharded tables, sequences instead of identities |
+//! | `m20261205_000002_heappe` | `hpc_job_usage` (HPC usage by the days its job started and ended: HEAppE's whole-jobs-inside reports from a rollup); `formulas.deleted_at` |
 //!
 //! [`citus::distribute`] runs after them on a Citus coordinator (`docs/scaling.md`).
 
@@ -35,6 +36,7 @@ mod m20261125_000006_rollups;
 mod m20261125_000007_ingestion;
 mod m20261204_000001_page_indexes;
 mod m20261205_000001_distributable;
+mod m20261205_000002_heappe;
 mod util;
 
 /// Every migration, in the order it is applied.
@@ -53,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000007_ingestion::Migration),
             Box::new(m20261204_000001_page_indexes::Migration),
             Box::new(m20261205_000001_distributable::Migration),
+            Box::new(m20261205_000002_heappe::Migration),
         ]
     }
 }

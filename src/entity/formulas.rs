@@ -27,6 +27,9 @@ pub struct Model {
     pub created_by: Option<i64>,
     /// When the row was created.
     pub created_at: DateTimeUtc,
+    /// When it was retired (HEAppE's `DELETE Accounting`): no longer chosen
+    /// for new usage; the tasks it priced keep naming it.
+    pub deleted_at: Option<DateTimeUtc>,
 }
 
 /// Relations of a formula.

@@ -151,8 +151,9 @@ impl FormulaBook {
             .find_also_related(formulas::Entity)
             .all(db)
             .await?;
+        // A retired version (HEAppE's `DELETE Accounting`) is never chosen.
         for (link, formula) in links {
-            if let Some(formula) = formula {
+            if let Some(formula) = formula.filter(|f| f.deleted_at.is_none()) {
                 let parsed = Formula::parse(&formula.expression).map_err(|e| e.to_string());
                 book.by_aggregation
                     .entry(link.aggregation_id)

@@ -1,6 +1,12 @@
 //! HEAppE compatibility routes (`/heappe/…`), with HEAppE's wire format:
 //! PascalCase JSON, case-insensitive query names, and ProblemDetails errors
 //! (`{"title", "status", "detail"}`; heappe.md §0, §5).
+//!
+//! This module holds what every HEAppE route shares (authentication, the role
+//! check, query names, errors); [`reporting`] holds the Job Reporting routes
+//! and [`management`] the accounting management routes.
+
+mod reporting;
 
 use axum::Json;
 use axum::Router;
@@ -8,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -16,7 +22,6 @@ use crate::app::AppState;
 use crate::auth::session_code::SessionError;
 use crate::auth::{AuthFailure, HeappeRole, Principal};
 use crate::error::Error;
-use crate::service::hpc;
 
 /// The most `AuthenticateUserPassword` reads (upstream's `RequestSizeLimit`).
 pub const AUTHENTICATE_BODY_LIMIT: usize = 148;
@@ -28,10 +33,7 @@ pub fn routes() -> Router<AppState> {
             "/heappe/UserAndLimitationManagement/AuthenticateUserPassword",
             post(authenticate_user_password),
         )
-        .route(
-            "/heappe/JobReporting/JobsStateAgregationReport",
-            get(jobs_state_aggregation_report),
-        )
+        .merge(reporting::routes())
 }
 
 /// A HEAppE error: `ProblemDetails` with upstream's title and detail.
@@ -43,7 +45,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
         Self {
             status,
             title,
@@ -53,7 +55,7 @@ impl Problem {
 
     /// 401 `Unauthorized Access` / `Unauthorized`: unknown session code or no
     /// credentials.
-    fn unauthorized() -> Self {
+    pub(super) fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "Unauthorized Access",
@@ -145,10 +147,10 @@ impl From<AuthFailure> for Problem {
 /// A query string with HEAppE's case-insensitive names (`sessionCode`,
 /// `SessionCode`, …).
 #[derive(Debug, Default)]
-struct HeappeQuery(Vec<(String, String)>);
+pub(super) struct HeappeQuery(pub(super) Vec<(String, String)>);
 
 impl HeappeQuery {
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
@@ -158,7 +160,7 @@ impl HeappeQuery {
 
 /// The caller of a HEAppE route: the `sessionCode` query parameter, or a
 /// bearer token (HEAppE accepts a JWT in place of a session code since V6).
-async fn caller(
+pub(super) async fn caller(
     state: &AppState,
     query: &HeappeQuery,
     headers: &HeaderMap,
@@ -173,7 +175,7 @@ async fn caller(
 }
 
 /// Upstream's role check: the role on some group, else 401 `MissingRole:<Role>`.
-fn require(principal: &Principal, role: HeappeRole) -> Result<(), Problem> {
+pub(super) fn require(principal: &Principal, role: HeappeRole) -> Result<(), Problem> {
     if principal.has_heappe_role(role) {
         Ok(())
     } else {
@@ -187,7 +189,7 @@ fn require(principal: &Principal, role: HeappeRole) -> Result<(), Problem> {
 
 /// Finds `name` in a JSON object regardless of case (ASP.NET binds
 /// case-insensitively).
-fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
+pub(super) fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
     value
         .as_object()?
         .iter()
@@ -241,60 +243,4 @@ async fn authenticate_user_password(
         )),
         Err(other) => Err(AuthFailure::Session(other).into()),
     }
-}
-
-/// HEAppE's JobState names, by value.
-fn job_state_name(state: i16) -> &'static str {
-    match state {
-        1 => "Configuring",
-        2 => "Submitted",
-        4 => "Queued",
-        8 => "Running",
-        16 => "Finished",
-        32 => "Failed",
-        64 => "Canceled",
-        128 => "WaitingForServiceAccount",
-        256 => "Deleted",
-        _ => "Unknown",
-    }
-}
-
-/// One row of `JobsStateAgregationReport`: upstream's
-/// `JobStateAggregationReportExt`, whose fields come in this order
-/// (heappe.md; pinned by the `wire::heappe_jobs_state_aggregation_report`
-/// snapshot).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct JobStateAggregationReportExt {
-    /// HEAppE's JobState value.
-    job_state_id: i16,
-    /// Its name (`Finished`, …).
-    job_state_name: &'static str,
-    /// How many jobs are in that state.
-    count: i64,
-}
-
-/// `GET /heappe/JobReporting/JobsStateAgregationReport` (upstream's spelling):
-/// the number of jobs per state over every job of the caller's GroupReporter
-/// projects.
-async fn jobs_state_aggregation_report(
-    State(state): State<AppState>,
-    Query(query): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
-) -> Result<Json<Vec<JobStateAggregationReportExt>>, Problem> {
-    let query = HeappeQuery(query);
-    let principal = caller(&state, &query, &headers).await?;
-    require(&principal, HeappeRole::GroupReporter)?;
-    let scope = principal.heappe_projects(HeappeRole::GroupReporter);
-    let counts = hpc::job_state_counts(&state.db, &scope).await?;
-    Ok(Json(
-        counts
-            .into_iter()
-            .map(|c| JobStateAggregationReportExt {
-                job_state_id: c.state,
-                job_state_name: job_state_name(c.state),
-                count: c.count,
-            })
-            .collect(),
-    ))
 }
