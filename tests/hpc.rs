@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use tally::auth::Scope;
 use tally::domain::usage::spread_over_hours;
 use tally::entity::{
-    clusters, hpc_usage_daily, jobs, node_type_aggregations, node_types, task_parameters, tasks,
-    usage_daily, usage_hourly,
+    clusters, hpc_job_usage, hpc_usage_daily, jobs, node_type_aggregations, node_types,
+    task_parameters, tasks, usage_daily, usage_hourly,
 };
 use tally::service::formulas::{self, NewFormula};
 
@@ -250,6 +250,49 @@ pub async fn assert_hpc_rollups_consistent(db: &DatabaseConnection) {
         })
         .fold(BTreeMap::new(), sum_rows);
     assert_eq!(stored, by_hour, "usage_hourly = Σ tasks");
+
+    // By the days the job started and ended, for jobs that did both.
+    let mut by_job_days: BTreeMap<(i64, i64, i64, NaiveDate, NaiveDate), [i64; 2]> =
+        BTreeMap::new();
+    for task in all_tasks(db)
+        .await
+        .iter()
+        .filter(|t| t.usage_status == "computed")
+    {
+        let job = &jobs[&task.job_id];
+        if let (Some(start), Some(end)) = (job.start_time, job.end_time) {
+            let entry = by_job_days
+                .entry((
+                    job.project_id,
+                    task.node_type_id.unwrap(),
+                    job.sub_project_id.unwrap_or(0),
+                    start.date_naive(),
+                    end.date_naive(),
+                ))
+                .or_default();
+            entry[0] += task.usage_milli.unwrap();
+            entry[1] += 1;
+        }
+    }
+    let stored: BTreeMap<_, _> = hpc_job_usage::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                (
+                    r.project_id,
+                    r.node_type_id,
+                    r.sub_project_key,
+                    r.start_day,
+                    r.end_day,
+                ),
+                [r.usage_milli, r.task_count],
+            )
+        })
+        .fold(BTreeMap::new(), sum_rows);
+    assert_eq!(stored, by_job_days, "hpc_job_usage = Σ tasks of ended jobs");
 }
 
 #[tokio::test]

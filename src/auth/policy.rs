@@ -309,6 +309,29 @@ impl Principal {
         self.projects_where(|g| matches!(g.role, Role::Heappe(r) if r.contains(required)))
     }
 
+    /// HEAppE's groups of the principal: the user groups on which they hold a
+    /// role containing `required` (any HEAppE role with `None`); `None` for
+    /// system administrators, who hold every role on every group.
+    #[must_use]
+    pub fn heappe_groups(&self, required: Option<HeappeRole>) -> Option<BTreeSet<i64>> {
+        if self.is_system_admin() {
+            return None;
+        }
+        Some(
+            self.grants
+                .iter()
+                .filter_map(|g| match (g.role, g.scope) {
+                    (Role::Heappe(r), Scope::UserGroup(id))
+                        if required.is_none_or(|required| r.contains(required)) =>
+                    {
+                        Some(id)
+                    }
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
     /// The projects the principal may post usage for: every project for
     /// administrators and system-wide collectors, else the projects of their
     /// `collector` grants.

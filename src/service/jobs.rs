@@ -52,6 +52,25 @@ pub const HPC_DAILY: Rollup = Rollup {
     nonnegative: &["usage_milli", "task_count"],
 };
 
+/// `hpc_job_usage`: usage by the UTC days its job started and ended, for
+/// HEAppE's reports, which count the jobs lying entirely inside a period.
+pub const HPC_JOBS: Rollup = Rollup {
+    table: "hpc_job_usage",
+    keys: &[
+        "project_id",
+        "cluster_id",
+        "node_type_id",
+        "sub_project_key",
+        "submitter_key",
+        "start_day",
+        "end_day",
+        "unit",
+    ],
+    extra: &[],
+    sums: &["usage_milli", "task_count"],
+    nonnegative: &["usage_milli", "task_count"],
+};
+
 /// A state as sent: HEAppE's number (`16`) or name (`"Finished"`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
@@ -612,6 +631,8 @@ pub async fn ingest(
             sub_project_id: content.sub_project_id,
             submitter_id: content.submitter_id,
             group_id: stored.job.group_id,
+            start_time: content.start_time,
+            end_time: content.end_time,
         };
         for (ordinal, task) in &content.tasks {
             let usage = compute(
@@ -871,6 +892,8 @@ impl NewJobs<'_> {
                 sub_project_id: content.sub_project_id,
                 submitter_id: content.submitter_id,
                 group_id: None,
+                start_time: content.start_time,
+                end_time: content.end_time,
             };
             for (ordinal, task) in &content.tasks {
                 let usage = compute(
@@ -1034,6 +1057,10 @@ pub(crate) struct JobDims {
     sub_project_id: Option<i64>,
     submitter_id: Option<i64>,
     group_id: Option<i64>,
+    /// When the job started and ended: its tasks' usage is in
+    /// [`HPC_JOBS`] under these days once both are known.
+    start_time: Option<DateTime<Utc>>,
+    end_time: Option<DateTime<Utc>>,
 }
 
 impl JobDims {
@@ -1044,6 +1071,8 @@ impl JobDims {
             sub_project_id: job.sub_project_id,
             submitter_id: job.submitter_id,
             group_id: job.group_id,
+            start_time: job.start_time,
+            end_time: job.end_time,
         }
     }
 }
@@ -1210,6 +1239,7 @@ async fn load_existing(
 #[derive(Default)]
 pub(crate) struct RollupDeltas {
     daily: Deltas,
+    jobs: Deltas,
     usage_daily: Deltas,
     usage_hourly: Deltas,
 }
@@ -1224,6 +1254,21 @@ impl RollupDeltas {
         };
         if task.usage_status != "computed" {
             return;
+        }
+        if let (Some(job_start), Some(job_end)) = (job.start_time, job.end_time) {
+            self.jobs.add(
+                Key(vec![
+                    job.project_id.into(),
+                    cluster_id.into(),
+                    node_type.into(),
+                    job.sub_project_id.unwrap_or(0).into(),
+                    job.submitter_id.unwrap_or(0).into(),
+                    job_start.date_naive().into(),
+                    job_end.date_naive().into(),
+                    unit.clone().into(),
+                ]),
+                &[sign * milli, sign],
+            );
         }
         let Some(start) = task.start_time else { return };
         let end = task.end_time.unwrap_or(start);
@@ -1260,13 +1305,14 @@ impl RollupDeltas {
         }
     }
 
-    /// Writes the deltas into the three rollups, then forgets them.
+    /// Writes the deltas into the four rollups, then forgets them.
     pub(crate) async fn apply(
         &mut self,
         db: &impl ConnectionTrait,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         self.daily.apply(db, &HPC_DAILY, now).await?;
+        self.jobs.apply(db, &HPC_JOBS, now).await?;
         self.usage_daily.apply(db, &USAGE_DAILY, now).await?;
         self.usage_hourly.apply(db, &USAGE_HOURLY, now).await
     }

@@ -13,6 +13,7 @@
 //! |---|---|---|
 //! | project, source, resource (node type, site, installation, bucket), user, group | `usage_daily`, or `usage_hourly` when a bucket is an hour, the time zone is not UTC or the period does not start and end at midnight UTC | day / hour |
 //! | cluster or sub-project (HPC) | `hpc_usage_daily` | UTC day |
+//! | whole HPC jobs inside a period (HEAppE), by anything but job or group | `hpc_job_usage` for the jobs inside the period's whole UTC days, the raw rows for the jobs at its edges | the days the job started and ended |
 //! | job (HPC) | the jobs' computed tasks (raw facts: a drill-down, not a total) | the job's whole life |
 //!
 //! Time buckets are computed in Rust ([`crate::domain::time_bucket`]) from each
@@ -326,8 +327,15 @@ enum Table {
     Cross { hourly: bool },
     /// `hpc_usage_daily`.
     Hpc,
-    /// Computed `tasks` with their `jobs`.
-    Tasks,
+    /// `hpc_job_usage`: whole jobs, by the days they started and ended.
+    HpcJobs,
+    /// Computed `tasks` with their `jobs`; with `edges`, only the jobs that
+    /// [`Table::HpcJobs`] cannot place in a period: those that started before
+    /// the first whole UTC day of the period or ended on or after the day the
+    /// period ends in (the midnights of those days).
+    Tasks {
+        edges: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    },
 }
 
 impl Table {
@@ -336,10 +344,9 @@ impl Table {
         let hourly = query.bucket == TimeBucket::Hour
             || (query.bucket != TimeBucket::Total && query.time_zone != Tz::UTC)
             || query.span.is_some_and(|span| !span.whole_utc_days());
-        let per_job = query.wants(Dimension::Job)
-            || filter.jobs.is_some()
-            || query.attribution == Attribution::WholeJobsInside;
-        if per_job {
+        let per_job = query.wants(Dimension::Job) || filter.jobs.is_some();
+        let whole_jobs = query.attribution == Attribution::WholeJobsInside;
+        if per_job || whole_jobs {
             if query.bucket != TimeBucket::Total {
                 return Err(Error::BadRequest(
                     "usage per job is its tasks' whole usage: ask for totals, not time buckets"
@@ -352,7 +359,14 @@ impl Table {
                         .to_owned(),
                 ));
             }
-            return Ok(Self::Tasks);
+            // Whole jobs are summed by the days they started and ended, except
+            // per job and per user group (which that rollup does not keep).
+            let raw = per_job || query.wants(Dimension::Group) || filter.groups.is_some();
+            return Ok(if raw {
+                Self::Tasks { edges: None }
+            } else {
+                Self::HpcJobs
+            });
         }
         let hpc_only = query.wants(Dimension::Cluster)
             || query.wants(Dimension::SubProject)
@@ -461,7 +475,24 @@ impl Table {
                 quantity: r#""usage_milli""#,
                 records: Some(r#""task_count""#),
             },
-            Self::Tasks => Layout {
+            Self::HpcJobs => Layout {
+                name: "hpc_job_usage",
+                project: r#""project_id""#,
+                source: Col::Text("hpc"),
+                resource_kind: Col::Text("node_type"),
+                resource_id: Col::Sql(r#""node_type_id""#),
+                user: Col::Sql(r#""submitter_key""#),
+                group: Col::Missing,
+                cluster: Col::Sql(r#""cluster_id""#),
+                sub_project: Col::Sql(r#""sub_project_key""#),
+                job: Col::Missing,
+                unit: r#""unit""#,
+                scale: Col::Int(3),
+                time: None,
+                quantity: r#""usage_milli""#,
+                records: Some(r#""task_count""#),
+            },
+            Self::Tasks { .. } => Layout {
                 name: "tasks",
                 project: r#""t"."project_id""#,
                 source: Col::Text("hpc"),
@@ -528,13 +559,52 @@ fn one_of<V: Into<sea_orm::Value> + Clone>(
     }
 }
 
+/// The midnights that split `span` for [`Table::HpcJobs`]: the first UTC day
+/// that starts inside it, and the day its end falls in. A job that started on
+/// or after the first and ended before the second lies inside the span.
+fn whole_days(span: Span) -> (DateTime<Utc>, DateTime<Utc>) {
+    let midnight = |at: DateTime<Utc>| {
+        at.date_naive()
+            .and_hms_opt(0, 0, 0)
+            .map_or(at, |t| t.and_utc())
+    };
+    let first = if is_midnight(span.from) {
+        span.from
+    } else {
+        midnight(span.from) + chrono::TimeDelta::days(1)
+    };
+    (first, midnight(span.to))
+}
+
+/// The statements that answer `query` from `table`: one, except for whole
+/// jobs over a period, which the rollup answers for the jobs inside its whole
+/// days and the raw rows for the jobs at its edges.
+fn parts(table: Table, query: &UsageQuery) -> Vec<Table> {
+    match (table, query.span) {
+        (Table::HpcJobs, Some(span)) => {
+            let edges = whole_days(span);
+            vec![table, Table::Tasks { edges: Some(edges) }]
+        }
+        _ => vec![table],
+    }
+}
+
 fn from(select: &mut SelectStatement, query: &UsageQuery, table: Table) {
     let layout = table.layout();
     match table {
         Table::Cross { .. } | Table::Hpc => {
             select.from(Alias::new(layout.name));
         }
-        Table::Tasks => {
+        Table::HpcJobs => {
+            select.from(Alias::new(layout.name));
+            if let Some(span) = query.span {
+                let (first, last) = whole_days(span);
+                select
+                    .and_where(sql(r#""start_day""#).gte(first.date_naive()))
+                    .and_where(sql(r#""end_day""#).lt(last.date_naive()));
+            }
+        }
+        Table::Tasks { edges } => {
             // The job carries the cluster, sub-project, submitter, group and
             // times; `project_id` in the join keeps it on the task's shard.
             select
@@ -552,6 +622,18 @@ fn from(select: &mut SelectStatement, query: &UsageQuery, table: Table) {
                 select
                     .and_where(sql(r#""j"."start_time""#).gte(span.from))
                     .and_where(sql(r#""j"."end_time""#).lte(span.to));
+            } else if query.attribution == Attribution::WholeJobsInside {
+                // All time: the jobs that started and ended.
+                select
+                    .and_where(sql(r#""j"."start_time""#).is_not_null())
+                    .and_where(sql(r#""j"."end_time""#).is_not_null());
+            }
+            if let (Some((first, last)), Some(span)) = (edges, query.span) {
+                let mut outside = Condition::any().add(sql(r#""j"."end_time""#).gte(last));
+                if first > span.from {
+                    outside = outside.add(sql(r#""j"."start_time""#).lt(first));
+                }
+                select.cond_where(outside);
             }
         }
     }
@@ -574,6 +656,10 @@ fn statement(query: &UsageQuery, scope: &ProjectScope, table: Table) -> SelectSt
     let mut select = Query::select();
     from(&mut select, query, table);
     select.cond_where(scope.condition(sql(layout.project)));
+    if matches!(table, Table::Tasks { .. }) {
+        // Said of the job too, so that its indexes can drive the join.
+        select.cond_where(scope.condition(sql(r#""j"."project_id""#)));
+    }
 
     // Output columns: grouped ones read the table, the others a placeholder.
     let wants = |d| query.wants(d);
@@ -740,16 +826,18 @@ pub async fn usage(
     scope: &ProjectScope,
     query: &UsageQuery,
 ) -> Result<Vec<UsageRow>, Error> {
-    let table = Table::choose(query)?;
-    let layout = table.layout();
-    let select = statement(query, scope, table);
     let backend = db.get_database_backend();
-    let rows = SumRow::find_by_statement(backend.build(&select))
-        .all(db)
-        .await?;
+    let mut rows = Vec::new();
+    for table in parts(Table::choose(query)?, query) {
+        let select = statement(query, scope, table);
+        let part = SumRow::find_by_statement(backend.build(&select))
+            .all(db)
+            .await?;
+        rows.extend(part.into_iter().map(|row| (table.layout().name, row)));
+    }
     let mut summed: BTreeMap<(Group, Option<DateTime<Utc>>), Sum> = BTreeMap::new();
     let wants = |d| query.wants(d);
-    for row in rows {
+    for (table, row) in rows {
         let resource = if wants(Dimension::Resource) {
             Some((row.resource_kind.parse()?, row.resource_id))
         } else {
@@ -776,12 +864,12 @@ pub async fn usage(
             (None, None) => None,
         };
         let bucket = at.and_then(|at| query.bucket.start(at, query.time_zone));
-        let value = amount(row.quantity, row.scale, layout.name)?;
+        let value = amount(row.quantity, row.scale, table)?;
         let entry = summed.entry((group, bucket)).or_default();
         entry.0 = entry.0.checked_add(value).ok_or_else(|| {
             Error::internal(&format!(
-                "{}: a sum of {} and {value} cannot be represented",
-                layout.name, entry.0
+                "{table}: a sum of {} and {value} cannot be represented",
+                entry.0
             ))
         })?;
         entry.1 = entry.1.saturating_add(row.records);
@@ -850,16 +938,19 @@ mod tests {
         query.span = None;
         assert_eq!(Table::choose(&query).unwrap(), Table::Hpc);
         query.group_by = vec![Dimension::Job];
-        assert_eq!(Table::choose(&query).unwrap(), Table::Tasks);
+        assert_eq!(Table::choose(&query).unwrap(), Table::Tasks { edges: None });
         query.span = Some(span("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"));
         assert!(
             Table::choose(&query).is_err(),
             "a job's usage is not spread"
         );
         query.attribution = Attribution::WholeJobsInside;
-        assert_eq!(Table::choose(&query).unwrap(), Table::Tasks);
+        assert_eq!(Table::choose(&query).unwrap(), Table::Tasks { edges: None });
         query.group_by = vec![Dimension::Resource];
-        assert_eq!(Table::choose(&query).unwrap(), Table::Tasks);
+        assert_eq!(Table::choose(&query).unwrap(), Table::HpcJobs);
+        query.group_by = vec![Dimension::Group];
+        assert_eq!(Table::choose(&query).unwrap(), Table::Tasks { edges: None });
+        query.group_by = vec![Dimension::Resource];
         query.bucket = TimeBucket::Day;
         assert!(Table::choose(&query).is_err());
         let local = UsageQuery {
@@ -870,6 +961,37 @@ mod tests {
         assert_eq!(
             Table::choose(&local).unwrap(),
             Table::Cross { hourly: true }
+        );
+    }
+
+    #[test]
+    fn whole_jobs_split_at_whole_days() {
+        let midnight = span("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z");
+        assert_eq!(
+            whole_days(midnight),
+            (midnight.from(), midnight.to()),
+            "a year of whole days: the rollup, and jobs that end at its last instant"
+        );
+        let ragged = span("2026-01-01T06:00:00Z", "2026-03-04T12:30:00Z");
+        assert_eq!(
+            whole_days(ragged),
+            (
+                "2026-01-02T00:00:00Z".parse().unwrap(),
+                "2026-03-04T00:00:00Z".parse().unwrap()
+            )
+        );
+        let query = UsageQuery {
+            attribution: Attribution::WholeJobsInside,
+            ..UsageQuery::totals(Some(ragged), Filter::default(), vec![Dimension::Resource])
+        };
+        assert_eq!(
+            parts(Table::choose(&query).unwrap(), &query),
+            vec![
+                Table::HpcJobs,
+                Table::Tasks {
+                    edges: Some(whole_days(ragged))
+                }
+            ]
         );
     }
 

@@ -8,10 +8,12 @@
 
 mod reporting;
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -42,6 +44,8 @@ pub struct Problem {
     status: StatusCode,
     title: &'static str,
     detail: String,
+    /// ASP.NET's model-binding errors, by parameter name.
+    errors: Option<BTreeMap<String, Vec<String>>>,
 }
 
 impl Problem {
@@ -50,6 +54,21 @@ impl Problem {
             status,
             title,
             detail: detail.into(),
+            errors: None,
+        }
+    }
+
+    /// 400: a query value that does not parse as its parameter's type, as
+    /// ASP.NET's automatic `ValidationProblemDetails` says it.
+    pub(super) fn invalid_value(name: &str, value: &str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            title: "One or more validation errors occurred.",
+            detail: String::new(),
+            errors: Some(BTreeMap::from([(
+                name.to_owned(),
+                vec![format!("The value '{value}' is not valid for {name}.")],
+            )])),
         }
     }
 
@@ -65,12 +84,16 @@ impl Problem {
 }
 
 /// The body of a [`Problem`]: ASP.NET Core's `ProblemDetails`, in its order
-/// (`title`, `status`, `detail`; upstream sends no `type` or `instance`).
+/// (`title`, `status`, `detail`; upstream sends no `type` or `instance`), or
+/// its `ValidationProblemDetails` (`title`, `status`, `errors`).
 #[derive(Debug, Serialize)]
 struct ProblemDetails<'a> {
     title: &'a str,
     status: u16,
-    detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a BTreeMap<String, Vec<String>>>,
 }
 
 impl IntoResponse for Problem {
@@ -78,7 +101,8 @@ impl IntoResponse for Problem {
         let body = ProblemDetails {
             title: self.title,
             status: self.status.as_u16(),
-            detail: &self.detail,
+            detail: self.errors.is_none().then_some(self.detail.as_str()),
+            errors: self.errors.as_ref(),
         };
         match serde_json::to_string(&body) {
             Ok(body) => (
@@ -150,6 +174,15 @@ impl From<AuthFailure> for Problem {
 pub(super) struct HeappeQuery(pub(super) Vec<(String, String)>);
 
 impl HeappeQuery {
+    /// Every value of `name` (ASP.NET binds a `string[]` from repeated keys).
+    pub(super) fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.clone())
+            .collect()
+    }
+
     pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
