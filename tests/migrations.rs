@@ -33,6 +33,7 @@ const TABLES: &[&str] = &[
     "formulas",
     "global_users",
     "grants",
+    "hpc_job_usage",
     "hpc_usage_daily",
     "idempotency_keys",
     "installations",
