@@ -28,6 +28,7 @@ mod graphql;
 mod graphql_access;
 mod graphql_lists;
 mod graphql_node;
+mod heappe_management;
 mod http;
 mod idempotency;
 mod import;
