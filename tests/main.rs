@@ -29,6 +29,7 @@ mod graphql_access;
 mod graphql_lists;
 mod graphql_node;
 mod heappe;
+mod heappe_management;
 mod http;
 mod idempotency;
 mod import;

@@ -5,7 +5,9 @@
 //! [`Error::NotFound`].
 
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, ConnectionTrait, EntityTrait as _};
+use sea_orm::{
+    ActiveModelTrait as _, ActiveValue::Set, ConnectionTrait, EntityTrait as _, QueryOrder as _,
+};
 
 use super::projects::{conflict_on_unique, require as require_project};
 use crate::domain::catalogue::{Name, Validity};
@@ -35,6 +37,19 @@ pub async fn aggregation(
         .one(db)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no node type aggregation {id}")))
+}
+
+/// Every aggregation, by id (HEAppE's `GET ClusterNodeTypeAggregations`).
+///
+/// # Errors
+/// A database error.
+pub async fn aggregations(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<node_type_aggregations::Model>, Error> {
+    Ok(node_type_aggregations::Entity::find()
+        .order_by_asc(node_type_aggregations::Column::Id)
+        .all(db)
+        .await?)
 }
 
 /// Creates cluster `name`.

@@ -116,6 +116,22 @@ pub async fn enqueue(
     .await?)
 }
 
+/// The runs of project `project_id`, oldest first (HEAppE's
+/// `AccountingState`).
+///
+/// # Errors
+/// A database error.
+pub async fn runs_of(
+    db: &impl ConnectionTrait,
+    project_id: i64,
+) -> Result<Vec<accounting_runs::Model>, Error> {
+    Ok(accounting_runs::Entity::find_in_projects([project_id])
+        .order_by_asc(accounting_runs::Column::TriggeredAt)
+        .order_by_asc(accounting_runs::Column::Id)
+        .all(db)
+        .await?)
+}
+
 /// Claims one run and works on it until it is finished or failed, with the
 /// default [`Limits`], publishing its progress and the usage it changes on
 /// `bus`. Returns whether there was a run to work on.

@@ -6,6 +6,7 @@
 //! check, query names, errors); [`reporting`] holds the Job Reporting routes
 //! and [`management`] the accounting management routes.
 
+mod management;
 mod reporting;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,7 @@ pub fn routes() -> Router<AppState> {
             post(authenticate_user_password),
         )
         .merge(reporting::routes())
+        .merge(management::routes())
 }
 
 /// A HEAppE error: `ProblemDetails` with upstream's title and detail.
