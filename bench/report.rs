@@ -11,12 +11,21 @@
 //! - `usageTotals` of a year grouped by project and source (the rollups' cost);
 //! - `usageSeries` of the same year by month, grouped by project and source;
 //! - `/api/v1/usage` of the same year;
+//! - HEAppE's `AggregatedUserGroupResourceUsageReport` of the same year (whole
+//!   jobs inside it, from the `hpc_job_usage` rollup: its cost should not grow
+//!   with the number of jobs);
+//! - HEAppE's `UserGroupResourceUsageReport` of group `TALLY_BENCH_GROUP`
+//!   (default 1) over the same year: every job and task of the group's
+//!   project in the year, listed (a drill-down, whose cost follows the jobs
+//!   listed);
 //! - a baseline in the same run: `{ apiVersion }`, which reads no usage, so
 //!   that the ratio of a scenario to it discounts the HTTP and GraphQL
 //!   overhead and the machine's load of the moment.
 //!
 //! Each scenario is asked `TALLY_BENCH_WARMUP` (default 3) times unmeasured,
-//! then `TALLY_BENCH_REPEATS` (default 30) times, one at a time; reported: the
+//! then `TALLY_BENCH_REPEATS` (default 30) times, one at a time (only the
+//! scenarios whose name contains `TALLY_BENCH_ONLY`, when set, besides the
+//! baseline); reported: the
 //! median and the 90th percentile in milliseconds, and the median's ratio to
 //! the baseline's median. Every answer must be a 200 without GraphQL errors,
 //! or the bench fails. `docs/benchmarks.md` has figures and how they were
@@ -96,7 +105,10 @@ fn main() -> Result<()> {
     let last = to.pred_opt().ok_or("TALLY_BENCH_FROM is out of range")?;
     let warmup = count("TALLY_BENCH_WARMUP", 3)?;
     let repeats = count("TALLY_BENCH_REPEATS", 30)?;
+    let only = std::env::var("TALLY_BENCH_ONLY").ok();
+    let group = count("TALLY_BENCH_GROUP", 1)?;
     let filter = format!(r#"{{from: "{from}T00:00:00Z", to: "{to}T00:00:00Z"}}"#);
+    let period = format!("startTime={from}T00:00:00Z&endTime={to}T00:00:00Z");
     let scenarios = [
         (
             "baseline { apiVersion }",
@@ -120,7 +132,27 @@ fn main() -> Result<()> {
             "GET /api/v1/usage, a year",
             Ask::Get(format!("/api/v1/usage?from={from}&to={last}")),
         ),
+        (
+            "HEAppE Aggregated…UsageReport, a year",
+            Ask::Get(format!(
+                "/heappe/JobReporting/AggregatedUserGroupResourceUsageReport?{period}"
+            )),
+        ),
+        (
+            "HEAppE UserGroupResourceUsageReport, a year",
+            Ask::Get(format!(
+                "/heappe/JobReporting/UserGroupResourceUsageReport?groupId={group}&{period}"
+            )),
+        ),
     ];
+    let scenarios: Vec<_> = scenarios
+        .into_iter()
+        .enumerate()
+        .filter(|(index, (name, _))| {
+            *index == 0 || only.as_deref().is_none_or(|only| name.contains(only))
+        })
+        .map(|(_, scenario)| scenario)
+        .collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

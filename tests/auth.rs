@@ -177,6 +177,17 @@ const ROOT_FIELDS: &[(&str, &str)] = &[
 
 const HEAPPE_STATES: &str = "/heappe/JobReporting/JobsStateAgregationReport";
 
+/// Every HEAppE reporting route, with a query it accepts.
+const HEAPPE_REPORTS: &[&str] = &[
+    "/heappe/JobReporting/ListAdaptorUserGroups",
+    "/heappe/JobReporting/UserResourceUsageReport?userId=1",
+    "/heappe/JobReporting/UserGroupResourceUsageReport?groupId=1",
+    "/heappe/JobReporting/AggregatedUserGroupResourceUsageReport",
+    "/heappe/JobReporting/ResourceUsageReportForJob?jobId=1",
+    HEAPPE_STATES,
+    "/heappe/JobReporting/JobsDetailedReport",
+];
+
 #[tokio::test]
 async fn refused_tokens_get_401_and_no_data_everywhere() {
     let app = app().await;
@@ -197,13 +208,16 @@ async fn refused_tokens_get_401_and_no_data_everywhere() {
             serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
             "UNAUTHENTICATED"
         );
-        let (status, body) = app.get_as(Some(&token), HEAPPE_STATES).await;
-        assert_eq!(status, 401, "{case} on HEAppE: {body}");
-        let problem: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(
-            problem,
-            json!({ "title": "Unauthorized Access", "status": 401, "detail": "Unauthorized" })
-        );
+        for route in HEAPPE_REPORTS {
+            let (status, body) = app.get_as(Some(&token), route).await;
+            assert_eq!(status, 401, "{case} on {route}: {body}");
+            let problem: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(
+                problem,
+                json!({ "title": "Unauthorized Access", "status": 401, "detail": "Unauthorized" }),
+                "{case} on {route}"
+            );
+        }
     }
 }
 
@@ -232,8 +246,10 @@ async fn anonymous_callers_get_only_public_fields() {
         (whoami["authenticated"].clone(), whoami["grants"].clone()),
         (json!(false), json!([]))
     );
-    let (status, body) = app.get_as(None, HEAPPE_STATES).await;
-    assert_eq!(status, 401, "{body}");
+    for route in HEAPPE_REPORTS {
+        let (status, body) = app.get_as(None, route).await;
+        assert_eq!(status, 401, "{route}: {body}");
+    }
 }
 
 /// A user whose only grant is on project A sees nothing of project B: not in a

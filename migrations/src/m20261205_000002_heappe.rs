@@ -12,6 +12,8 @@
 //! - `formulas.deleted_at`: HEAppE's `DELETE Accounting` retires a formula
 //!   (upstream sets `IsDeleted`): it is no longer chosen for new usage, and
 //!   the tasks it priced keep naming it.
+//! - `jobs (project_id, start_time)`: the jobs that started on a period's
+//!   first, partial day.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, date, text, timestamp_with_time_zone_null};
@@ -91,14 +93,28 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
+        // The jobs that started on a period's first, partial day (the raw
+        // edge of a whole-jobs question; `jobs (project_id, end_time)` serves
+        // the last day).
         create_indexes(
             manager,
-            vec![index("hpc_job_usage", &["project_id", "start_day"])],
+            vec![
+                index("hpc_job_usage", &["project_id", "start_day"]),
+                index("jobs", &["project_id", "start_time"]),
+            ],
         )
         .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("ix_jobs_project_id_start_time")
+                    .table("jobs")
+                    .to_owned(),
+            )
+            .await?;
         drop_tables(manager, &["hpc_job_usage"]).await?;
         manager
             .alter_table(

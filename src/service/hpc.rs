@@ -325,8 +325,11 @@ pub async fn report_jobs(
     match selection.period {
         JobPeriod::Any => {}
         JobPeriod::Inside(from, to) => {
+            // `end_time >= from` follows from the others; said, it bounds the
+            // index range to the jobs that ended in the period.
             select
                 .and_where(col("start_time").gte(from))
+                .and_where(col("end_time").gte(from))
                 .and_where(col("end_time").lte(to));
         }
         JobPeriod::Ended => {

@@ -619,8 +619,11 @@ fn from(select: &mut SelectStatement, query: &UsageQuery, table: Table) {
                 )
                 .and_where(sql(r#""t"."usage_status""#).eq("computed"));
             if let Some(span) = query.span {
+                // `end_time >= from` follows from the others; said, it bounds
+                // the index range to the jobs that ended in the period.
                 select
                     .and_where(sql(r#""j"."start_time""#).gte(span.from))
+                    .and_where(sql(r#""j"."end_time""#).gte(span.from))
                     .and_where(sql(r#""j"."end_time""#).lte(span.to));
             } else if query.attribution == Attribution::WholeJobsInside {
                 // All time: the jobs that started and ended.
