@@ -237,10 +237,7 @@ async fn the_usage_route_keeps_its_wire_format() {
 /// period, per node type, within the caller's scope, as the raw rows give it.
 #[tokio::test]
 async fn whole_jobs_inside_a_period_sum_their_tasks() {
-    use sea_orm::EntityTrait as _;
-    use tally::auth::ProjectScope;
-    use tally::entity::{jobs, tasks};
-    use tally::service::report::{self, Attribution, Dimension, Filter, ResourceKind, Span};
+    use tally::service::report::Span;
 
     let db = TestDb::new().await;
     let summary = demo::load(&db.conn, &db.bus(), 1).await.unwrap();
@@ -248,7 +245,25 @@ async fn whole_jobs_inside_a_period_sum_their_tasks() {
         summary.from + Duration::days(20),
         summary.from + Duration::days(50),
     );
-    let span = Span::days(from, to).unwrap();
+    // Whole UTC days (the rollup, and the jobs ending at the last instant),
+    // and a ragged period (the rollup inside, the raw rows at both edges).
+    let whole = Span::days(from, to).unwrap();
+    let ragged = Span::new(
+        whole.from() + Duration::hours(7) + Duration::minutes(13),
+        whole.to() - Duration::hours(5) - Duration::seconds(17),
+    )
+    .unwrap();
+    for span in [whole, ragged] {
+        check_whole_jobs(&db, span).await;
+    }
+}
+
+async fn check_whole_jobs(db: &TestDb, span: tally::service::report::Span) {
+    use sea_orm::EntityTrait as _;
+    use tally::auth::ProjectScope;
+    use tally::entity::{jobs, tasks};
+    use tally::service::report::{self, Attribution, Dimension, Filter, ResourceKind};
+
     let all_jobs: BTreeMap<i64, jobs::Model> = jobs::Entity::find()
         .all(&db.conn)
         .await

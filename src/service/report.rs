@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | project, source, resource (node type, site, installation, bucket), user, group | `usage_daily`, or `usage_hourly` when a bucket is an hour, the time zone is not UTC or the period does not start and end at midnight UTC | day / hour |
 //! | cluster or sub-project (HPC) | `hpc_usage_daily` | UTC day |
-//! | whole HPC jobs inside a period (HEAppE), by anything but job or group | `hpc_job_usage` for the jobs inside the period's whole UTC days, the raw rows for the jobs at its edges | the days the job started and ended |
+//! | whole HPC jobs inside a period (HEAppE), by anything but job or group | `hpc_job_usage` for the jobs inside the period's whole UTC days, the raw rows for the jobs at its edges (one statement per edge) | the days the job started and ended |
 //! | job (HPC) | the jobs' computed tasks (raw facts: a drill-down, not a total) | the job's whole life |
 //!
 //! Time buckets are computed in Rust ([`crate::domain::time_bucket`]) from each
@@ -329,13 +329,22 @@ enum Table {
     Hpc,
     /// `hpc_job_usage`: whole jobs, by the days they started and ended.
     HpcJobs,
-    /// Computed `tasks` with their `jobs`; with `edges`, only the jobs that
-    /// [`Table::HpcJobs`] cannot place in a period: those that started before
-    /// the first whole UTC day of the period or ended on or after the day the
-    /// period ends in (the midnights of those days).
-    Tasks {
-        edges: Option<(DateTime<Utc>, DateTime<Utc>)>,
-    },
+    /// Computed `tasks` with their `jobs`; with `edges`, only the jobs of a
+    /// period that [`Table::HpcJobs`] cannot place.
+    Tasks { edges: Option<Edge> },
+}
+
+/// The jobs at a period's edges, which whole UTC days cannot place: asked
+/// one edge per statement, so that each reads one index range of `jobs` and
+/// joins the tasks of the few jobs it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    /// The jobs that ended at or after this midnight (of the day the period
+    /// ends in).
+    Ends(DateTime<Utc>),
+    /// The jobs that started before the first midnight (on the period's
+    /// first, partial day) and ended before the second.
+    Starts(DateTime<Utc>, DateTime<Utc>),
 }
 
 impl Table {
@@ -582,8 +591,19 @@ fn whole_days(span: Span) -> (DateTime<Utc>, DateTime<Utc>) {
 fn parts(table: Table, query: &UsageQuery) -> Vec<Table> {
     match (table, query.span) {
         (Table::HpcJobs, Some(span)) => {
-            let edges = whole_days(span);
-            vec![table, Table::Tasks { edges: Some(edges) }]
+            let (first, last) = whole_days(span);
+            let mut parts = vec![
+                table,
+                Table::Tasks {
+                    edges: Some(Edge::Ends(last)),
+                },
+            ];
+            if first > span.from {
+                parts.push(Table::Tasks {
+                    edges: Some(Edge::Starts(first, last)),
+                });
+            }
+            parts
         }
         _ => vec![table],
     }
@@ -631,12 +651,16 @@ fn from(select: &mut SelectStatement, query: &UsageQuery, table: Table) {
                     .and_where(sql(r#""j"."start_time""#).is_not_null())
                     .and_where(sql(r#""j"."end_time""#).is_not_null());
             }
-            if let (Some((first, last)), Some(span)) = (edges, query.span) {
-                let mut outside = Condition::any().add(sql(r#""j"."end_time""#).gte(last));
-                if first > span.from {
-                    outside = outside.add(sql(r#""j"."start_time""#).lt(first));
+            match edges {
+                Some(Edge::Ends(last)) => {
+                    select.and_where(sql(r#""j"."end_time""#).gte(last));
                 }
-                select.cond_where(outside);
+                Some(Edge::Starts(first, last)) => {
+                    select
+                        .and_where(sql(r#""j"."start_time""#).lt(first))
+                        .and_where(sql(r#""j"."end_time""#).lt(last));
+                }
+                None => {}
             }
         }
     }
@@ -987,14 +1011,32 @@ mod tests {
             attribution: Attribution::WholeJobsInside,
             ..UsageQuery::totals(Some(ragged), Filter::default(), vec![Dimension::Resource])
         };
+        let (first, last) = whole_days(ragged);
         assert_eq!(
             parts(Table::choose(&query).unwrap(), &query),
             vec![
                 Table::HpcJobs,
                 Table::Tasks {
-                    edges: Some(whole_days(ragged))
+                    edges: Some(Edge::Ends(last))
+                },
+                Table::Tasks {
+                    edges: Some(Edge::Starts(first, last))
                 }
             ]
+        );
+        let midnight_query = UsageQuery {
+            span: Some(midnight),
+            ..query
+        };
+        assert_eq!(
+            parts(Table::HpcJobs, &midnight_query),
+            vec![
+                Table::HpcJobs,
+                Table::Tasks {
+                    edges: Some(Edge::Ends(midnight.to()))
+                }
+            ],
+            "no first partial day"
         );
     }
 

@@ -18,7 +18,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde::Serialize;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Timelike as _, Utc};
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use crate::app::AppState;
@@ -278,4 +279,54 @@ async fn authenticate_user_password(
         )),
         Err(other) => Err(AuthFailure::Session(other).into()),
     }
+}
+
+/// A time as HEAppE writes a SQL Server `datetime2` (UTC, no zone suffix):
+/// `2024-05-20T12:53:27.123`, the fraction in 100 ns ticks without trailing
+/// zeros and left out when zero, as System.Text.Json writes a `DateTime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct HeappeTime(pub(super) DateTime<Utc>);
+
+impl HeappeTime {
+    /// The text HEAppE writes.
+    #[must_use]
+    pub(super) fn text(self) -> String {
+        let mut text = self.0.format("%Y-%m-%dT%H:%M:%S").to_string();
+        let ticks = self.0.nanosecond() % 1_000_000_000 / 100;
+        if ticks > 0 {
+            let fraction = format!("{ticks:07}");
+            text.push('.');
+            text.push_str(fraction.trim_end_matches('0'));
+        }
+        text
+    }
+}
+
+impl Serialize for HeappeTime {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text())
+    }
+}
+
+/// Parses a time as ASP.NET binds a `DateTime`: ISO 8601 with or without a
+/// zone (no zone means UTC, as HEAppE stores it), or a bare date.
+#[must_use]
+pub(super) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Some(at.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(at) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(at.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|at| at.and_utc())
 }

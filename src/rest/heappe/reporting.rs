@@ -15,11 +15,11 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Serialize, Serializer};
 
-use super::{HeappeQuery, Problem, caller, require};
+use super::{HeappeQuery, HeappeTime as Time, Problem, caller, parse_time, require};
 use crate::app::AppState;
 use crate::auth::{HeappeRole, Principal, ProjectScope};
 use crate::entity::{clusters, node_types, projects};
@@ -84,19 +84,6 @@ impl Serialize for Usage {
     }
 }
 
-/// A time as upstream writes its `datetime2` values: UTC without a zone
-/// suffix, the fraction without trailing zeros (`2024-05-20T12:53:27.123`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Time(DateTime<Utc>);
-
-impl Serialize for Time {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let text = self.0.format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
-        let text = text.trim_end_matches('0').trim_end_matches('.');
-        serializer.serialize_str(text)
-    }
-}
-
 fn time(at: Option<DateTime<Utc>>) -> Option<Time> {
     at.map(Time)
 }
@@ -144,26 +131,9 @@ impl Params {
         let Some(value) = self.0.get(name).filter(|v| !v.is_empty()) else {
             return Ok(None);
         };
-        let text = value.trim();
-        if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-            return Ok(Some(at.with_timezone(&Utc)));
-        }
-        for format in [
-            "%Y-%m-%dT%H:%M:%S%.f",
-            "%Y-%m-%d %H:%M:%S%.f",
-            "%Y-%m-%dT%H:%M",
-        ] {
-            if let Ok(at) = NaiveDateTime::parse_from_str(text, format) {
-                return Ok(Some(at.and_utc()));
-            }
-        }
-        if let Some(at) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-        {
-            return Ok(Some(at.and_utc()));
-        }
-        Err(Problem::invalid_value(name, value))
+        parse_time(value)
+            .map(Some)
+            .ok_or_else(|| Problem::invalid_value(name, value))
     }
 
     /// The repeated `subProjects` keys; `None` when there are none.
