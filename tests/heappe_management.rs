@@ -188,6 +188,22 @@ fn problem(answer: &(u16, String, String)) -> (u16, String, String) {
     )
 }
 
+/// ASP.NET's answer to a query value it cannot bind: a 400
+/// ValidationProblemDetails naming the parameter in its `errors` map.
+fn assert_invalid_value(answer: &(u16, String, String), name: &str, value: &str) {
+    assert_eq!(
+        (answer.0, answer.1.as_str()),
+        (400, "application/problem+json"),
+        "{answer:?}"
+    );
+    let body: Value = serde_json::from_str(&answer.2).unwrap();
+    assert_eq!(body["title"], "One or more validation errors occurred.");
+    assert_eq!(
+        body["errors"],
+        json!({ name: [format!("The value '{value}' is not valid for {name}.")] })
+    );
+}
+
 fn ok_json(answer: &(u16, String, String)) -> Value {
     assert_eq!(
         (answer.0, answer.1.as_str()),
@@ -688,14 +704,7 @@ async fn validation_errors_change_nothing() {
 
     // Ids.
     let unparsable = get(app, &format!("{path}?id=seven"), ada).await;
-    assert_eq!(
-        problem(&unparsable),
-        (
-            400,
-            "One or more validation errors occurred.".to_owned(),
-            "The value 'seven' is not valid for id.".to_owned()
-        )
-    );
+    assert_invalid_value(&unparsable, "id", "seven");
     let missing = get(app, &path, ada).await;
     assert_eq!(
         problem(&missing).2,
@@ -957,14 +966,7 @@ async fn compute_accounting_refuses_bad_input() {
         None,
     )
     .await;
-    assert_eq!(
-        problem(&bad_state),
-        (
-            400,
-            "One or more validation errors occurred.".to_owned(),
-            "The value 'x' is not valid for projectId.".to_owned()
-        )
-    );
+    assert_invalid_value(&bad_state, "projectId", "x");
     let zero = send(
         app,
         reqwest::Method::POST,

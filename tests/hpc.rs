@@ -3,15 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone as _, Utc};
+use chrono::{DateTime, Datelike as _, Duration, NaiveDate, TimeZone as _, Utc};
 use proptest::prelude::*;
 use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, DatabaseConnection, EntityTrait as _};
 use serde_json::{Value, json};
 use tally::auth::Scope;
 use tally::domain::usage::spread_over_hours;
 use tally::entity::{
-    clusters, hpc_job_usage, hpc_usage_daily, jobs, node_type_aggregations, node_types,
-    task_parameters, tasks, usage_daily, usage_hourly,
+    clusters, hpc_job_usage, hpc_job_usage_monthly, hpc_usage_daily, jobs, node_type_aggregations,
+    node_types, task_parameters, tasks, usage_daily, usage_hourly,
 };
 use tally::service::formulas::{self, NewFormula};
 
@@ -293,6 +293,42 @@ pub async fn assert_hpc_rollups_consistent(db: &DatabaseConnection) {
         })
         .fold(BTreeMap::new(), sum_rows);
     assert_eq!(stored, by_job_days, "hpc_job_usage = Σ tasks of ended jobs");
+
+    // The same by the months the job started and ended.
+    let month = |day: NaiveDate| day.with_day(1).unwrap();
+    let by_job_months = by_job_days
+        .iter()
+        .map(
+            |(&(project, node_type, sub_project, start, end), &amounts)| {
+                (
+                    (project, node_type, sub_project, month(start), month(end)),
+                    amounts,
+                )
+            },
+        )
+        .fold(BTreeMap::new(), sum_rows);
+    let stored: BTreeMap<_, _> = hpc_job_usage_monthly::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                (
+                    r.project_id,
+                    r.node_type_id,
+                    r.sub_project_key,
+                    r.start_month,
+                    r.end_month,
+                ),
+                [r.usage_milli, r.task_count],
+            )
+        })
+        .fold(BTreeMap::new(), sum_rows);
+    assert_eq!(
+        stored, by_job_months,
+        "hpc_job_usage_monthly = Σ tasks of ended jobs, by month"
+    );
 }
 
 #[tokio::test]

@@ -34,6 +34,7 @@ const TABLES: &[&str] = &[
     "global_users",
     "grants",
     "hpc_job_usage",
+    "hpc_job_usage_monthly",
     "hpc_usage_daily",
     "idempotency_keys",
     "installations",

@@ -253,7 +253,16 @@ async fn whole_jobs_inside_a_period_sum_their_tasks() {
         whole.to() - Duration::hours(5) - Duration::seconds(17),
     )
     .unwrap();
-    for span in [whole, ragged] {
+    // Over whole months too: the whole demo (its days before its first whole
+    // month, then two whole months) and a ragged period with a whole month
+    // inside (the months, the days on either side, the raw edges).
+    let demo = Span::days(summary.from, summary.to).unwrap();
+    let across_months = Span::new(
+        demo.from() + Duration::days(7) + Duration::hours(7) + Duration::minutes(13),
+        demo.to() - Duration::days(12) - Duration::hours(5) - Duration::seconds(17),
+    )
+    .unwrap();
+    for span in [whole, ragged, demo, across_months] {
         check_whole_jobs(&db, span).await;
     }
 }

@@ -64,6 +64,7 @@ pub const DISTRIBUTED: &[&str] = &[
     "metrics",
     "hpc_usage_daily",
     "hpc_job_usage",
+    "hpc_job_usage_monthly",
     "eosc_metric_daily",
     "usage_daily",
     "usage_hourly",

@@ -70,6 +70,7 @@ pub mod buckets;
 // Rollups.
 pub mod eosc_metric_daily;
 pub mod hpc_job_usage;
+pub mod hpc_job_usage_monthly;
 pub mod hpc_usage_daily;
 pub mod usage_daily;
 pub mod usage_hourly;
@@ -99,6 +100,7 @@ pub mod prelude {
     pub use super::global_users::Entity as GlobalUsers;
     pub use super::grants::Entity as Grants;
     pub use super::hpc_job_usage::Entity as HpcJobUsage;
+    pub use super::hpc_job_usage_monthly::Entity as HpcJobUsageMonthly;
     pub use super::hpc_usage_daily::Entity as HpcUsageDaily;
     pub use super::idempotency_keys::Entity as IdempotencyKeys;
     pub use super::installations::Entity as Installations;

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use chrono::{DateTime, SubsecRound as _, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, SubsecRound as _, Utc};
 use sea_orm::sea_query::{LockType, OnConflict};
 use sea_orm::{
     ActiveModelTrait as _,
@@ -70,6 +70,30 @@ pub const HPC_JOBS: Rollup = Rollup {
     sums: &["usage_milli", "task_count"],
     nonnegative: &["usage_milli", "task_count"],
 };
+
+/// `hpc_job_usage_monthly`: [`HPC_JOBS`] by the UTC months the job started
+/// and ended (the first day of each), for reports over whole months.
+pub const HPC_JOBS_MONTHLY: Rollup = Rollup {
+    table: "hpc_job_usage_monthly",
+    keys: &[
+        "project_id",
+        "cluster_id",
+        "node_type_id",
+        "sub_project_key",
+        "submitter_key",
+        "start_month",
+        "end_month",
+        "unit",
+    ],
+    extra: &[],
+    sums: &["usage_milli", "task_count"],
+    nonnegative: &["usage_milli", "task_count"],
+};
+
+/// The first day of `day`'s month.
+pub(crate) fn month_of(day: NaiveDate) -> NaiveDate {
+    day.with_day(1).unwrap_or(day)
+}
 
 /// A state as sent: HEAppE's number (`16`) or name (`"Finished"`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -1240,6 +1264,7 @@ async fn load_existing(
 pub(crate) struct RollupDeltas {
     daily: Deltas,
     jobs: Deltas,
+    jobs_monthly: Deltas,
     usage_daily: Deltas,
     usage_hourly: Deltas,
 }
@@ -1256,19 +1281,29 @@ impl RollupDeltas {
             return;
         }
         if let (Some(job_start), Some(job_end)) = (job.start_time, job.end_time) {
-            self.jobs.add(
-                Key(vec![
-                    job.project_id.into(),
-                    cluster_id.into(),
-                    node_type.into(),
-                    job.sub_project_id.unwrap_or(0).into(),
-                    job.submitter_id.unwrap_or(0).into(),
-                    job_start.date_naive().into(),
-                    job_end.date_naive().into(),
-                    unit.clone().into(),
-                ]),
-                &[sign * milli, sign],
-            );
+            let (start_day, end_day) = (job_start.date_naive(), job_end.date_naive());
+            for (deltas, start, end) in [
+                (&mut self.jobs, start_day, end_day),
+                (
+                    &mut self.jobs_monthly,
+                    month_of(start_day),
+                    month_of(end_day),
+                ),
+            ] {
+                deltas.add(
+                    Key(vec![
+                        job.project_id.into(),
+                        cluster_id.into(),
+                        node_type.into(),
+                        job.sub_project_id.unwrap_or(0).into(),
+                        job.submitter_id.unwrap_or(0).into(),
+                        start.into(),
+                        end.into(),
+                        unit.clone().into(),
+                    ]),
+                    &[sign * milli, sign],
+                );
+            }
         }
         let Some(start) = task.start_time else { return };
         let end = task.end_time.unwrap_or(start);
@@ -1305,7 +1340,7 @@ impl RollupDeltas {
         }
     }
 
-    /// Writes the deltas into the four rollups, then forgets them.
+    /// Writes the deltas into the five rollups, then forgets them.
     pub(crate) async fn apply(
         &mut self,
         db: &impl ConnectionTrait,
@@ -1313,6 +1348,7 @@ impl RollupDeltas {
     ) -> Result<(), Error> {
         self.daily.apply(db, &HPC_DAILY, now).await?;
         self.jobs.apply(db, &HPC_JOBS, now).await?;
+        self.jobs_monthly.apply(db, &HPC_JOBS_MONTHLY, now).await?;
         self.usage_daily.apply(db, &USAGE_DAILY, now).await?;
         self.usage_hourly.apply(db, &USAGE_HOURLY, now).await
     }

@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | project, source, resource (node type, site, installation, bucket), user, group | `usage_daily`, or `usage_hourly` when a bucket is an hour, the time zone is not UTC or the period does not start and end at midnight UTC | day / hour |
 //! | cluster or sub-project (HPC) | `hpc_usage_daily` | UTC day |
-//! | whole HPC jobs inside a period (HEAppE), by anything but job or group | `hpc_job_usage` for the jobs inside the period's whole UTC days, the raw rows for the jobs at its edges (one statement per edge) | the days the job started and ended |
+//! | whole HPC jobs inside a period (HEAppE), by anything but job or group | `hpc_job_usage_monthly` for the jobs inside the period's whole UTC months, `hpc_job_usage` for those inside its other whole UTC days, the raw rows for the jobs at its edges (one statement per part) | the months, or the days, the job started and ended |
 //! | job (HPC) | the jobs' computed tasks (raw facts: a drill-down, not a total) | the job's whole life |
 //!
 //! Time buckets are computed in Rust ([`crate::domain::time_bucket`]) from each
@@ -31,7 +31,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike as _, Months, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{
@@ -39,6 +39,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
+use super::jobs::month_of;
 use crate::auth::ProjectScope;
 pub use crate::domain::time_bucket::TimeBucket;
 use crate::domain::time_bucket::is_midnight;
@@ -327,11 +328,50 @@ enum Table {
     Cross { hourly: bool },
     /// `hpc_usage_daily`.
     Hpc,
-    /// `hpc_job_usage`: whole jobs, by the days they started and ended.
-    HpcJobs,
+    /// `hpc_job_usage` (or `hpc_job_usage_monthly`): whole jobs, by the days
+    /// (months) they started and ended.
+    HpcJobs(JobDays),
     /// Computed `tasks` with their `jobs`; with `edges`, only the jobs of a
     /// period that [`Table::HpcJobs`] cannot place.
     Tasks { edges: Option<Edge> },
+}
+
+/// Which rows of the whole-jobs rollups a statement reads: the jobs that
+/// started in `starts` and ended in `ends`, by day or by month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct JobDays {
+    /// `hpc_job_usage_monthly` (the days are the first of their months)
+    /// rather than `hpc_job_usage`.
+    monthly: bool,
+    starts: Days,
+    ends: Days,
+}
+
+/// Days `from` (inclusive) `before` (exclusive); unbounded where `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Days {
+    from: Option<NaiveDate>,
+    before: Option<NaiveDate>,
+}
+
+impl Days {
+    const ALL: Self = Self {
+        from: None,
+        before: None,
+    };
+
+    const fn new(from: Option<NaiveDate>, before: Option<NaiveDate>) -> Self {
+        Self { from, before }
+    }
+}
+
+impl JobDays {
+    /// Every job that started and ended (all time: the monthly rows).
+    const ALL: Self = Self {
+        monthly: true,
+        starts: Days::ALL,
+        ends: Days::ALL,
+    };
 }
 
 /// The jobs at a period's edges, which whole UTC days cannot place: asked
@@ -374,7 +414,7 @@ impl Table {
             return Ok(if raw {
                 Self::Tasks { edges: None }
             } else {
-                Self::HpcJobs
+                Self::HpcJobs(JobDays::ALL)
             });
         }
         let hpc_only = query.wants(Dimension::Cluster)
@@ -484,8 +524,12 @@ impl Table {
                 quantity: r#""usage_milli""#,
                 records: Some(r#""task_count""#),
             },
-            Self::HpcJobs => Layout {
-                name: "hpc_job_usage",
+            Self::HpcJobs(days) => Layout {
+                name: if days.monthly {
+                    "hpc_job_usage_monthly"
+                } else {
+                    "hpc_job_usage"
+                },
                 project: r#""project_id""#,
                 source: Col::Text("hpc"),
                 resource_kind: Col::Text("node_type"),
@@ -585,19 +629,64 @@ fn whole_days(span: Span) -> (DateTime<Utc>, DateTime<Utc>) {
     (first, midnight(span.to))
 }
 
+/// The first day of the first whole month from `first` and of the month
+/// `last` falls in, when at least one whole month lies between.
+fn whole_months(first: NaiveDate, last: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+    let start = if first.day() == 1 {
+        first
+    } else {
+        month_of(first).checked_add_months(Months::new(1))?
+    };
+    let end = month_of(last);
+    (start < end).then_some((start, end))
+}
+
 /// The statements that answer `query` from `table`: one, except for whole
-/// jobs over a period, which the rollup answers for the jobs inside its whole
-/// days and the raw rows for the jobs at its edges.
+/// jobs over a period. Those inside its whole UTC months come from the
+/// monthly rollup, those inside its other whole UTC days from the daily one
+/// (the days before the first whole month, by the day they started; after the
+/// last, by the day they ended: each an index range), and those at its
+/// ragged edges from the raw rows. The parts are disjoint.
 fn parts(table: Table, query: &UsageQuery) -> Vec<Table> {
     match (table, query.span) {
-        (Table::HpcJobs, Some(span)) => {
+        (Table::HpcJobs(_), Some(span)) => {
             let (first, last) = whole_days(span);
-            let mut parts = vec![
-                table,
-                Table::Tasks {
-                    edges: Some(Edge::Ends(last)),
-                },
-            ];
+            let (first_day, last_day) = (first.date_naive(), last.date_naive());
+            let daily = |starts, ends| {
+                Table::HpcJobs(JobDays {
+                    monthly: false,
+                    starts,
+                    ends,
+                })
+            };
+            let mut parts = Vec::new();
+            if let Some((first_month, last_month)) = whole_months(first_day, last_day) {
+                parts.push(Table::HpcJobs(JobDays {
+                    monthly: true,
+                    starts: Days::new(Some(first_month), None),
+                    ends: Days::new(None, Some(last_month)),
+                }));
+                if first_day < first_month {
+                    parts.push(daily(
+                        Days::new(Some(first_day), Some(first_month)),
+                        Days::new(None, Some(last_day)),
+                    ));
+                }
+                if last_month < last_day {
+                    parts.push(daily(
+                        Days::new(Some(first_month), None),
+                        Days::new(Some(last_month), Some(last_day)),
+                    ));
+                }
+            } else if first_day < last_day {
+                parts.push(daily(
+                    Days::new(Some(first_day), None),
+                    Days::new(None, Some(last_day)),
+                ));
+            }
+            parts.push(Table::Tasks {
+                edges: Some(Edge::Ends(last)),
+            });
             if first > span.from {
                 parts.push(Table::Tasks {
                     edges: Some(Edge::Starts(first, last)),
@@ -615,13 +704,20 @@ fn from(select: &mut SelectStatement, query: &UsageQuery, table: Table) {
         Table::Cross { .. } | Table::Hpc => {
             select.from(Alias::new(layout.name));
         }
-        Table::HpcJobs => {
+        Table::HpcJobs(days) => {
             select.from(Alias::new(layout.name));
-            if let Some(span) = query.span {
-                let (first, last) = whole_days(span);
-                select
-                    .and_where(sql(r#""start_day""#).gte(first.date_naive()))
-                    .and_where(sql(r#""end_day""#).lt(last.date_naive()));
+            let (start, end) = if days.monthly {
+                (r#""start_month""#, r#""end_month""#)
+            } else {
+                (r#""start_day""#, r#""end_day""#)
+            };
+            for (column, range) in [(start, days.starts), (end, days.ends)] {
+                if let Some(from) = range.from {
+                    select.and_where(sql(column).gte(from));
+                }
+                if let Some(before) = range.before {
+                    select.and_where(sql(column).lt(before));
+                }
             }
         }
         Table::Tasks { edges } => {
@@ -775,6 +871,11 @@ fn statement(query: &UsageQuery, scope: &ProjectScope, table: Table) -> SelectSt
     let mut all = Condition::all();
     if let Some(ids) = &filter.projects {
         all = all.add(sql(layout.project).is_in(ids.iter().copied()));
+        if matches!(table, Table::Tasks { .. }) {
+            // Said of the job too (as the scope is): its `(project_id, …)`
+            // indexes then bound the edge's range to these projects.
+            all = all.add(sql(r#""j"."project_id""#).is_in(ids.iter().copied()));
+        }
     }
     if let Some(sources) = &filter.sources {
         let names: Vec<&str> = sources.iter().map(|s| s.as_str()).collect();
@@ -974,7 +1075,7 @@ mod tests {
         query.attribution = Attribution::WholeJobsInside;
         assert_eq!(Table::choose(&query).unwrap(), Table::Tasks { edges: None });
         query.group_by = vec![Dimension::Resource];
-        assert_eq!(Table::choose(&query).unwrap(), Table::HpcJobs);
+        assert_eq!(Table::choose(&query).unwrap(), Table::HpcJobs(JobDays::ALL));
         query.group_by = vec![Dimension::Group];
         assert_eq!(Table::choose(&query).unwrap(), Table::Tasks { edges: None });
         query.group_by = vec![Dimension::Resource];
@@ -1007,6 +1108,21 @@ mod tests {
                 "2026-03-04T00:00:00Z".parse().unwrap()
             )
         );
+        let day = |d: &str| Some(d.parse::<NaiveDate>().unwrap());
+        let daily = |starts, ends| {
+            Table::HpcJobs(JobDays {
+                monthly: false,
+                starts,
+                ends,
+            })
+        };
+        let monthly = |starts, ends| {
+            Table::HpcJobs(JobDays {
+                monthly: true,
+                starts,
+                ends,
+            })
+        };
         let query = UsageQuery {
             attribution: Attribution::WholeJobsInside,
             ..UsageQuery::totals(Some(ragged), Filter::default(), vec![Dimension::Resource])
@@ -1015,28 +1131,77 @@ mod tests {
         assert_eq!(
             parts(Table::choose(&query).unwrap(), &query),
             vec![
-                Table::HpcJobs,
+                monthly(
+                    Days::new(day("2026-02-01"), None),
+                    Days::new(None, day("2026-03-01"))
+                ),
+                daily(
+                    Days::new(day("2026-01-02"), day("2026-02-01")),
+                    Days::new(None, day("2026-03-04"))
+                ),
+                daily(
+                    Days::new(day("2026-02-01"), None),
+                    Days::new(day("2026-03-01"), day("2026-03-04"))
+                ),
                 Table::Tasks {
                     edges: Some(Edge::Ends(last))
                 },
                 Table::Tasks {
                     edges: Some(Edge::Starts(first, last))
                 }
-            ]
+            ],
+            "February from the months; January from the 2nd and March to the 3rd by day; the edges raw"
         );
         let midnight_query = UsageQuery {
             span: Some(midnight),
-            ..query
+            ..query.clone()
         };
         assert_eq!(
-            parts(Table::HpcJobs, &midnight_query),
+            parts(Table::HpcJobs(JobDays::ALL), &midnight_query),
             vec![
-                Table::HpcJobs,
+                monthly(
+                    Days::new(day("2026-01-01"), None),
+                    Days::new(None, day("2027-01-01"))
+                ),
                 Table::Tasks {
                     edges: Some(Edge::Ends(midnight.to()))
                 }
             ],
-            "no first partial day"
+            "a year of whole months: no days, no first partial day"
+        );
+        let within_a_month = UsageQuery {
+            span: Some(span("2026-01-05T00:00:00Z", "2026-01-20T00:00:00Z")),
+            ..query.clone()
+        };
+        assert_eq!(
+            parts(Table::HpcJobs(JobDays::ALL), &within_a_month),
+            vec![
+                daily(
+                    Days::new(day("2026-01-05"), None),
+                    Days::new(None, day("2026-01-20"))
+                ),
+                Table::Tasks {
+                    edges: Some(Edge::Ends("2026-01-20T00:00:00Z".parse().unwrap()))
+                }
+            ],
+            "no whole month: the days"
+        );
+        let within_a_day = UsageQuery {
+            span: Some(span("2026-01-05T06:00:00Z", "2026-01-05T18:00:00Z")),
+            ..query
+        };
+        assert_eq!(
+            parts(Table::HpcJobs(JobDays::ALL), &within_a_day).len(),
+            2,
+            "no whole day: the two edges only"
+        );
+        assert_eq!(
+            whole_months(day("2026-01-31").unwrap(), day("2026-03-01").unwrap()),
+            Some((day("2026-02-01").unwrap(), day("2026-03-01").unwrap()))
+        );
+        assert_eq!(
+            whole_months(day("2026-01-02").unwrap(), day("2026-02-28").unwrap()),
+            None
         );
     }
 

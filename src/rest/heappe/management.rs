@@ -309,13 +309,7 @@ fn body_text(body: &Value, name: &str) -> Result<Option<String>, Problem> {
 
 /// A `long` query parameter; absent means 0, as ASP.NET binds it.
 fn query_long(query: &HeappeQuery, name: &str) -> Result<i64, Problem> {
-    match query.get(name) {
-        None => Ok(0),
-        Some(text) => text
-            .trim()
-            .parse()
-            .map_err(|_| unbindable(format!("The value '{text}' is not valid for {name}."))),
-    }
+    Ok(query.long(name)?.unwrap_or(0))
 }
 
 /// Upstream's `ValidateId`.

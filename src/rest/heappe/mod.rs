@@ -192,6 +192,19 @@ impl HeappeQuery {
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
     }
+
+    /// A `long` parameter, `None` when absent or empty; 400 (ASP.NET's
+    /// ValidationProblemDetails) when it does not parse.
+    pub(super) fn long(&self, name: &str) -> Result<Option<i64>, Problem> {
+        match self.get(name) {
+            None | Some("") => Ok(None),
+            Some(value) => value
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| Problem::invalid_value(name, value)),
+        }
+    }
 }
 
 /// The caller of a HEAppE route: the `sessionCode` query parameter, or a

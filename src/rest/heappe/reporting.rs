@@ -3,7 +3,7 @@
 //! Each route parses upstream's query parameters, checks upstream's role,
 //! reads through [`crate::service::hpc`] (the jobs and tasks a report lists,
 //! the catalogue its tree hangs on) and asks [`crate::service::report`] for
-//! every total (whole jobs inside the period, summed from `hpc_job_usage`);
+//! every total (whole jobs inside the period, summed from the whole-jobs rollups);
 //! this module only shapes the trees. The DTOs declare their fields in
 //! upstream's order (pinned by the `wire::heappe_*` snapshots).
 
@@ -114,14 +114,7 @@ struct Params(HeappeQuery);
 impl Params {
     /// A `long` parameter; 400 when it does not parse.
     fn long(&self, name: &str) -> Result<Option<i64>, Problem> {
-        match self.0.get(name) {
-            None | Some("") => Ok(None),
-            Some(value) => value
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| Problem::invalid_value(name, value)),
-        }
+        self.0.long(name)
     }
 
     /// A `DateTime` parameter: ISO 8601 with or without a zone (without one
@@ -366,12 +359,11 @@ async fn listing(
 async fn caller_projects(
     state: &AppState,
     principal: &Principal,
-    group_role: Option<HeappeRole>,
     project_role: HeappeRole,
     only_groups: Option<&BTreeSet<i64>>,
 ) -> Result<(ProjectScope, Vec<projects::Model>), Problem> {
     let scope = principal.heappe_projects(project_role);
-    let mine = principal.heappe_groups(group_role);
+    let mine = principal.heappe_groups(None);
     let wanted: Option<BTreeSet<i64>> = match (mine, only_groups) {
         (Some(mine), Some(only)) => Some(mine.intersection(only).copied().collect()),
         (Some(mine), None) => Some(mine),
@@ -1000,7 +992,6 @@ async fn user_resource_usage_report(
     let (scope, projects) = caller_projects(
         &state,
         &principal,
-        None,
         HeappeRole::GroupReporter,
         Some(&user_groups),
     )
@@ -1060,8 +1051,7 @@ async fn aggregated_user_group_resource_usage_report(
     let submitter = params.long("UserId")?;
     let mut ask = ask(&params, "startTime", "endTime", false, submitter)?;
     ask.sub_projects = None;
-    let (scope, projects) =
-        caller_projects(&state, &principal, None, HeappeRole::Reporter, None).await?;
+    let (scope, projects) = caller_projects(&state, &principal, HeappeRole::Reporter, None).await?;
     let ids: Vec<i64> = projects.iter().map(|p| p.id).collect();
     let catalogue = hpc::catalogue(&state.db, &scope, &ids).await?;
     let refs: Vec<&projects::Model> = projects.iter().collect();
@@ -1293,7 +1283,7 @@ async fn jobs_detailed_report(
     let submitter = params.long("UserId")?;
     let ask = ask(&params, "timeFrom", "timeTo", false, submitter)?;
     let (scope, projects) =
-        caller_projects(&state, &principal, None, HeappeRole::GroupReporter, None).await?;
+        caller_projects(&state, &principal, HeappeRole::GroupReporter, None).await?;
     Ok(Json(
         project_trees(&state, &scope, &projects, &ask, detailed_report).await?,
     ))
