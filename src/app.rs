@@ -298,6 +298,7 @@ fn router(state: AppState) -> Router {
         .route("/api/v1/hpc/jobs", post(crate::rest::ingest::hpc_jobs))
         .merge(crate::rest::heappe::routes())
         .merge(crate::rest::apel::routes())
+        .merge(crate::rest::eosc::routes())
         .merge(crate::playground::routes())
         .fallback(not_found)
         .with_state(state)

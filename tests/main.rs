@@ -24,6 +24,8 @@ mod demo;
 mod dn;
 mod entities;
 mod eosc;
+mod eosc_rest_catalogue;
+mod eosc_rest_metrics;
 mod graphql;
 mod graphql_access;
 mod graphql_lists;

@@ -15,4 +15,6 @@ pub mod secret;
 pub mod session_code;
 
 pub use identity::{AuthFailure, Authenticator, Caller};
-pub use policy::{HeappeRole, Principal, ProjectScope, Role, Scope};
+pub use policy::{
+    EoscAction, EoscRole, HeappeRole, InstallationScope, Principal, ProjectScope, Role, Scope,
+};

@@ -364,6 +364,180 @@ impl Principal {
     }
 }
 
+/// What may be done on EOSC's scoped collections (installations and their
+/// metrics, eosc.md §5), as the scoped roles grant it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EoscAction {
+    /// Read metrics (every scoped role).
+    ReadMetrics,
+    /// Create, update or delete metrics (the three admin roles).
+    WriteMetrics,
+    /// Read installations (every scoped role).
+    ReadInstallations,
+    /// Create installations (`project_admin`, `provider_admin`).
+    CreateInstallations,
+    /// Update or delete installations (the three admin roles).
+    ChangeInstallations,
+    /// Manage ACL entries at the scope (the three admin roles; a project's
+    /// ACL: `project_admin` only).
+    ManageAcl,
+    /// Read the project, associate and dissociate providers
+    /// (`project_admin`; read also `project_reader`).
+    ReadProject,
+    /// Associate or dissociate providers (`project_admin`).
+    AssociateProviders,
+}
+
+impl EoscRole {
+    /// Whether the role, held at its scope, allows `action` there (eosc.md
+    /// §5's seeded roles).
+    #[must_use]
+    pub fn allows(self, action: EoscAction) -> bool {
+        use EoscAction as A;
+        match self {
+            Self::ProjectAdmin => true,
+            Self::ProviderAdmin => !matches!(action, A::ReadProject | A::AssociateProviders),
+            Self::InstallationAdmin => !matches!(
+                action,
+                A::CreateInstallations | A::ReadProject | A::AssociateProviders
+            ),
+            Self::ProjectReader => matches!(
+                action,
+                A::ReadMetrics | A::ReadInstallations | A::ReadProject
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// The EOSC installations a query may touch for one action: every one, or
+/// those under these projects, project–provider pairs and installations
+/// (eosc.md §5: an installation is reached from its project's ACL, its
+/// provider-within-project's ACL, or its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstallationScope {
+    /// Every installation (system administrators).
+    All,
+    /// The installations under any of these.
+    Only {
+        /// Projects (`projects.id`).
+        projects: BTreeSet<i64>,
+        /// Providers within projects (`project_providers.id`).
+        project_providers: BTreeSet<i64>,
+        /// Installations (`installations.id`).
+        installations: BTreeSet<i64>,
+    },
+}
+
+impl InstallationScope {
+    /// Whether nothing is in scope.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Self::Only { projects, project_providers, installations }
+            if projects.is_empty() && project_providers.is_empty() && installations.is_empty())
+    }
+
+    /// Whether the installation `id` of provider `provider` in project
+    /// `project`, reached through project–provider row `project_provider`
+    /// (if it exists), is in scope.
+    #[must_use]
+    pub fn contains(
+        &self,
+        project: i64,
+        project_provider: Option<i64>,
+        installation: Option<i64>,
+    ) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only {
+                projects,
+                project_providers,
+                installations,
+            } => {
+                projects.contains(&project)
+                    || project_provider.is_some_and(|id| project_providers.contains(&id))
+                    || installation.is_some_and(|id| installations.contains(&id))
+            }
+        }
+    }
+
+    /// The condition "the installation of these columns is in scope", for a
+    /// statement over installations (or metrics, which carry the same
+    /// columns). The provider pairs become a subquery on `project_providers`.
+    /// The one place this scope becomes SQL.
+    #[must_use]
+    pub fn condition(&self, project: Expr, provider: Expr, installation: Expr) -> Condition {
+        use sea_orm::sea_query::{Alias, Query};
+        match self {
+            Self::All => Condition::all(),
+            scope if scope.is_empty() => Condition::all().add(Expr::val(1).eq(0)),
+            Self::Only {
+                projects,
+                project_providers,
+                installations,
+            } => {
+                let mut any = Condition::any();
+                if !projects.is_empty() {
+                    any = any.add(project.clone().is_in(projects.iter().copied()));
+                }
+                if !project_providers.is_empty() {
+                    let pairs = Query::select()
+                        .expr(Expr::cust(r#""pp"."provider_id""#))
+                        .from_as(Alias::new("project_providers"), Alias::new("pp"))
+                        .and_where(
+                            Expr::cust(r#""pp"."id""#).is_in(project_providers.iter().copied()),
+                        )
+                        .and_where(Expr::cust(r#""pp"."project_id""#).eq(project))
+                        .take();
+                    any = any.add(provider.in_subquery(pairs));
+                }
+                if !installations.is_empty() {
+                    any = any.add(installation.is_in(installations.iter().copied()));
+                }
+                Condition::all().add(any)
+            }
+        }
+    }
+}
+
+impl Principal {
+    /// The installations on which the principal may do `action`.
+    #[must_use]
+    pub fn eosc_installations(&self, action: EoscAction) -> InstallationScope {
+        if self.is_system_admin() {
+            return InstallationScope::All;
+        }
+        let mut projects = BTreeSet::new();
+        let mut project_providers = BTreeSet::new();
+        let mut installations = BTreeSet::new();
+        for grant in &self.grants {
+            let Role::Eosc(role) = grant.role else {
+                continue;
+            };
+            if !role.allows(action) {
+                continue;
+            }
+            match (role, grant.scope) {
+                (EoscRole::ProjectAdmin | EoscRole::ProjectReader, Scope::Project(id)) => {
+                    projects.insert(id);
+                }
+                (EoscRole::ProviderAdmin, Scope::ProjectProvider(id)) => {
+                    project_providers.insert(id);
+                }
+                (EoscRole::InstallationAdmin, Scope::Installation(id)) => {
+                    installations.insert(id);
+                }
+                _ => {}
+            }
+        }
+        InstallationScope::Only {
+            projects,
+            project_providers,
+            installations,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! [`crate::auth`], calls services and shapes the answer.
 
 pub mod apel;
+pub mod eosc;
 pub mod heappe;
 pub mod ingest;
 pub mod tally;

@@ -1,0 +1,1 @@
+//! EOSC REST: the catalogue routes (metric definitions, unit types, metric types) over HTTP.

@@ -1,0 +1,1 @@
+//! EOSC REST: metric routes, listings and search over HTTP.
