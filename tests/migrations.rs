@@ -193,6 +193,93 @@ async fn migrations_apply_from_empty_and_are_idempotent() {
     );
 }
 
+/// `hpc_job_usage_monthly` arrives after `hpc_job_usage` held data: the
+/// migration fills it with the month sums of the daily rows, and on Citus
+/// `tally migrate` shards it beside the tables sharded by earlier runs.
+#[tokio::test]
+async fn the_monthly_job_rollup_is_filled_and_sharded_after_the_fact() {
+    let db = TestDb::empty().await;
+    // Everything before that migration first.
+    let before = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261205_000003_hpc_job_months")
+        .unwrap();
+    Migrator::up(&db.conn, Some(u32::try_from(before).unwrap()))
+        .await
+        .unwrap();
+    migration::citus::distribute(&db.conn).await.unwrap();
+    let h = hpc(&db.conn).await;
+    let day = |d: &str| v(d.parse::<NaiveDate>().unwrap());
+    // Two jobs in January (one ending in February), one in February.
+    for (start, end, milli) in [
+        ("2026-01-05", "2026-01-05", 1_500),
+        ("2026-01-31", "2026-02-01", 2_000),
+        ("2026-02-10", "2026-02-11", 250),
+    ] {
+        insert_plain(
+            &db.conn,
+            "hpc_job_usage",
+            &[
+                ("project_id", v(h.project)),
+                ("cluster_id", v(h.cluster)),
+                ("node_type_id", v(h.node_type)),
+                ("start_day", day(start)),
+                ("end_day", day(end)),
+                ("unit", v("node_hour")),
+                ("usage_milli", v(milli)),
+                ("task_count", v(1)),
+            ],
+        )
+        .await
+        .unwrap();
+    }
+    tally::db::migrate(&db.conn).await.unwrap();
+
+    let rows = db
+        .conn
+        .query_all(
+            Query::select()
+                .columns(["start_month", "end_month", "usage_milli", "task_count"])
+                .from("hpc_job_usage_monthly")
+                .order_by("start_month", sea_orm::Order::Asc)
+                .order_by("end_month", sea_orm::Order::Asc),
+        )
+        .await
+        .unwrap();
+    let got: Vec<(NaiveDate, NaiveDate, i64, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "start_month").unwrap(),
+                r.try_get("", "end_month").unwrap(),
+                r.try_get("", "usage_milli").unwrap(),
+                r.try_get("", "task_count").unwrap(),
+            )
+        })
+        .collect();
+    let month = |d: &str| d.parse::<NaiveDate>().unwrap();
+    assert_eq!(
+        got,
+        [
+            (month("2026-01-01"), month("2026-01-01"), 1_500, 1),
+            (month("2026-01-01"), month("2026-02-01"), 2_000, 1),
+            (month("2026-02-01"), month("2026-02-01"), 250, 1),
+        ]
+    );
+    if migration::citus::is_citus(&db.conn).await.unwrap() {
+        let sharded = db
+            .conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT 1 FROM pg_dist_partition \
+                 WHERE logicalrelid = 'hpc_job_usage_monthly'::regclass AND partmethod = 'h'",
+            ))
+            .await
+            .unwrap();
+        assert!(sharded.is_some(), "hpc_job_usage_monthly is sharded");
+    }
+}
+
 #[tokio::test]
 async fn reference_data_is_seeded() {
     let db = TestDb::new().await;

@@ -108,7 +108,8 @@ pub async fn distribute<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result
     }
     let mut pending = Vec::new();
     for table in DISTRIBUTED {
-        if !is_distributed(db, table).await? {
+        // A table a pending migration creates is sharded once it exists.
+        if exists(db, table).await? && !is_distributed(db, table).await? {
             pending.push(*table);
         }
     }
@@ -116,10 +117,16 @@ pub async fn distribute<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result
         return Ok(());
     }
     // Citus refuses a foreign key from a local table to a distributed one, so
-    // the keys between the tables to shard are dropped, the tables
-    // distributed, and the keys made again, in one transaction.
+    // the keys between the tables to shard that involve a table still to
+    // shard are dropped, the tables distributed, and the keys made again, in
+    // one transaction. Keys between tables already sharded stay. Sequential
+    // mode: a table made distributed after its peers (a later migration)
+    // takes locks on the reference tables its keys point to, which Citus
+    // refuses after a parallel DDL on a sharded table in the same transaction.
     let txn = db.begin().await?;
-    let keys = foreign_keys_between(&txn, DISTRIBUTED).await?;
+    txn.execute_unprepared("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+        .await?;
+    let keys = foreign_keys_between(&txn, DISTRIBUTED, &pending).await?;
     for (table, name, _) in &keys {
         exec(
             &txn,
@@ -152,16 +159,21 @@ pub async fn distribute<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result
     txn.commit().await
 }
 
-/// The foreign keys (table, name, definition) whose both ends are in `tables`.
+/// The foreign keys (table, name, definition) whose both ends are in
+/// `tables` and one end in `pending`.
 async fn foreign_keys_between<C: ConnectionTrait>(
     db: &C,
     tables: &[&str],
+    pending: &[&str],
 ) -> Result<Vec<(String, String, String)>, DbErr> {
-    let list = tables
-        .iter()
-        .map(|t| format!("'{t}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let quoted = |names: &[&str]| {
+        names
+            .iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (list, pending) = (quoted(tables), quoted(pending));
     let rows = db
         .query_all_raw(Statement::from_string(
             DbBackend::Postgres,
@@ -172,6 +184,8 @@ async fn foreign_keys_between<C: ConnectionTrait>(
                  WHERE c.contype = 'f' \
                    AND c.conrelid::regclass::text IN ({list}) \
                    AND c.confrelid::regclass::text IN ({list}) \
+                   AND (c.conrelid::regclass::text IN ({pending}) \
+                        OR c.confrelid::regclass::text IN ({pending})) \
                  ORDER BY 1, 2"
             ),
         ))
@@ -185,6 +199,17 @@ async fn foreign_keys_between<C: ConnectionTrait>(
             ))
         })
         .collect()
+}
+
+/// Whether `table` exists.
+async fn exists<C: ConnectionTrait>(db: &C, table: &str) -> Result<bool, DbErr> {
+    Ok(db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT 1 WHERE to_regclass('{table}') IS NOT NULL"),
+        ))
+        .await?
+        .is_some())
 }
 
 /// Whether `table` is already distributed (hash) or a reference table (a
