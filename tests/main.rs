@@ -26,6 +26,7 @@ mod entities;
 mod eosc;
 mod eosc_rest_catalogue;
 mod eosc_rest_metrics;
+mod eosc_rest_projects;
 mod graphql;
 mod graphql_access;
 mod graphql_lists;

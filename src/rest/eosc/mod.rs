@@ -13,9 +13,12 @@
 //! ([`crate::service::eosc::external_id`]); providers and projects keep their
 //! own text ids (a provider's `external_id`, a project's grant id `eosc_id`).
 
-#![expect(
-    dead_code,
-    reason = "the shared parts land before the collections' routes that use them (issue 13)"
+#![cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "the shared parts land before the collections' routes that use them (issue 13)"
+    )
 )]
 
 use axum::Router;
@@ -31,17 +34,18 @@ use crate::auth::{AuthFailure, Caller, Principal};
 use crate::error::Error;
 
 /// Upstream's answer to a caller without the right (403).
-pub(crate) const NOT_PERMITTED: &str =
-    "The authenticated client is not permitted to perform the requested operation.";
+pub(crate) const NOT_PERMITTED: &str = crate::service::eosc::FORBIDDEN;
 
 mod catalogue;
 mod metrics;
+mod projects;
 
 /// The routes, under `/accounting-system`.
 pub fn routes() -> Router<AppState> {
     let inner = Router::new()
         .merge(catalogue::routes())
-        .merge(metrics::routes());
+        .merge(metrics::routes())
+        .merge(projects::routes());
     Router::new().nest("/accounting-system", inner)
 }
 
