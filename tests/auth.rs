@@ -188,6 +188,15 @@ const HEAPPE_REPORTS: &[&str] = &[
     "/heappe/JobReporting/JobsDetailedReport",
 ];
 
+/// EOSC Accounting System reads (every route is `@Authenticated` upstream).
+const EOSC_READS: &[&str] = &[
+    "/accounting-system/projects",
+    "/accounting-system/projects/101017567",
+    "/accounting-system/projects/101017567/installations",
+    "/accounting-system/projects/101017567/providers/grnet/installations",
+    "/accounting-system/installations/000000000000000000000001",
+];
+
 #[tokio::test]
 async fn refused_tokens_get_401_and_no_data_everywhere() {
     let app = app().await;
@@ -218,6 +227,13 @@ async fn refused_tokens_get_401_and_no_data_everywhere() {
                 "{case} on {route}"
             );
         }
+        for route in EOSC_READS {
+            let (status, body) = app.get_as(Some(&token), route).await;
+            assert_eq!(status, 401, "{case} on {route}: {body}");
+            let body: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(body["code"], 401, "{case} on {route}");
+            assert!(body["message"].is_string(), "{case} on {route}");
+        }
     }
 }
 
@@ -246,7 +262,7 @@ async fn anonymous_callers_get_only_public_fields() {
         (whoami["authenticated"].clone(), whoami["grants"].clone()),
         (json!(false), json!([]))
     );
-    for route in HEAPPE_REPORTS {
+    for route in HEAPPE_REPORTS.iter().chain(EOSC_READS) {
         let (status, body) = app.get_as(None, route).await;
         assert_eq!(status, 401, "{route}: {body}");
     }
