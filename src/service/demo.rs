@@ -578,6 +578,18 @@ async fn dimensions(
         .last()
         .copied()
         .ok_or_else(|| Error::internal(&"demo without projects"))?;
+    // Its EOSC identity: `/accounting-system/projects/DEMO-BIO-02`.
+    let demo = &PROJECTS[PROJECTS.len() - 1];
+    projects::ActiveModel {
+        id: Set(eosc_project),
+        eosc_id: Set(Some(demo.accounting.to_owned())),
+        acronym: Set(Some("DEMO-BIO".to_owned())),
+        title: Set(Some(demo.name.to_owned())),
+        call_identifier: Set(Some("DEMO-CALL-2026".to_owned())),
+        ..Default::default()
+    }
+    .update(&txn)
+    .await?;
     let provider = providers::ActiveModel {
         external_id: Set("demo-provider".to_owned()),
         name: Set("Demo Research Infrastructure".to_owned()),
