@@ -4,6 +4,7 @@
 pub mod apel;
 pub mod catalogue;
 pub mod dn;
+pub mod eosc_search;
 pub mod formula;
 pub mod slurm;
 pub mod time_bucket;
