@@ -16,5 +16,6 @@ pub mod session_code;
 
 pub use identity::{AuthFailure, Authenticator, Caller};
 pub use policy::{
-    EoscAction, EoscRole, HeappeRole, InstallationScope, Principal, ProjectScope, Role, Scope,
+    Access, EoscAction, EoscCollection, EoscOperation, EoscRole, HeappeRole, InstallationScope,
+    Principal, ProjectScope, Role, Scope,
 };

@@ -538,6 +538,120 @@ impl Principal {
     }
 }
 
+// ---------------------------------------------------------------------------
+// EOSC collection permissions (eosc.md §5, release 1.6.1's RBAC): the global
+// roles on the catalogue collections (metric definitions, unit types, metric
+// types, providers). Scoped roles (project_admin, …) grant nothing here.
+// ---------------------------------------------------------------------------
+
+/// A catalogue collection of the EOSC Accounting System (upstream's
+/// `Collection` enum, the part that global roles govern).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EoscCollection {
+    /// `MetricDefinition`.
+    MetricDefinition,
+    /// `UnitType`.
+    UnitType,
+    /// `MetricType`.
+    MetricType,
+    /// `Provider`.
+    Provider,
+}
+
+/// An operation on a catalogue collection (upstream's `Operation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EoscOperation {
+    /// `CREATE`.
+    Create,
+    /// `READ`.
+    Read,
+    /// `UPDATE`.
+    Update,
+    /// `DELETE`.
+    Delete,
+}
+
+/// How far an operation is allowed (upstream's `AccessType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Not at all.
+    Never,
+    /// Only on entities whose `creator_id` is the caller.
+    Entity,
+    /// On any entity.
+    Always,
+}
+
+impl Access {
+    /// The access two roles give together: upstream's precedence
+    /// NEVER > ALWAYS > ENTITY (an explicit NEVER wins, then ALWAYS).
+    #[must_use]
+    pub fn combine(self, other: Self) -> Self {
+        use Access::{Always, Entity, Never};
+        match (self, other) {
+            (Never, _) | (_, Never) => Never,
+            (Always, _) | (_, Always) => Always,
+            (Entity, Entity) => Entity,
+        }
+    }
+}
+
+impl EoscRole {
+    /// What the role, held globally, gives for `operation` on `collection`;
+    /// `None` when it says nothing about it (eosc.md §5's seeded roles).
+    #[must_use]
+    pub fn collection_access(
+        self,
+        collection: EoscCollection,
+        operation: EoscOperation,
+    ) -> Option<Access> {
+        use EoscCollection as C;
+        use EoscOperation as O;
+        let creator = |own: EoscCollection| {
+            (collection == own).then_some(match operation {
+                O::Create | O::Read => Access::Always,
+                O::Update | O::Delete => Access::Entity,
+            })
+        };
+        match self {
+            Self::CollectionOwner => Some(Access::Always),
+            Self::CollectionReader => (operation == O::Read).then_some(Access::Always),
+            Self::MetricDefinitionCreator => creator(C::MetricDefinition),
+            Self::ProviderCreator => creator(C::Provider),
+            Self::UnitTypeCreator => creator(C::UnitType),
+            Self::MetricTypeCreator => creator(C::MetricType),
+            Self::ProjectAdmin
+            | Self::ProviderAdmin
+            | Self::InstallationAdmin
+            | Self::ProjectReader => None,
+        }
+    }
+}
+
+impl Principal {
+    /// What the principal may do on `collection` for `operation`: system
+    /// administrators everything; otherwise the global EOSC roles (grants on
+    /// the system scope) combined by upstream's precedence; nothing granted
+    /// is [`Access::Never`].
+    #[must_use]
+    pub fn eosc_collection(&self, collection: EoscCollection, operation: EoscOperation) -> Access {
+        if self.is_system_admin() {
+            return Access::Always;
+        }
+        self.grants
+            .iter()
+            .filter(|g| g.scope == Scope::System)
+            .filter_map(|g| match g.role {
+                Role::Eosc(role) => role.collection_access(collection, operation),
+                _ => None,
+            })
+            .reduce(Access::combine)
+            .unwrap_or(Access::Never)
+    }
+}
+
+// --- end of the EOSC collection permissions --------------------------------
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -665,5 +779,69 @@ mod tests {
         ] {
             assert_eq!(Scope::from_row(kind, id).unwrap().to_row(), (kind, id));
         }
+    }
+    #[test]
+    fn eosc_collection_access_follows_upstreams_roles() {
+        use EoscCollection as C;
+        use EoscOperation as O;
+        let with = |roles: &[EoscRole]| {
+            principal(
+                &roles
+                    .iter()
+                    .map(|r| (Role::Eosc(*r), Scope::System, None))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let nobody = principal(&[]);
+        assert_eq!(nobody.eosc_collection(C::Provider, O::Read), Access::Never);
+        let reader = with(&[EoscRole::CollectionReader]);
+        assert_eq!(reader.eosc_collection(C::UnitType, O::Read), Access::Always);
+        assert_eq!(
+            reader.eosc_collection(C::UnitType, O::Create),
+            Access::Never
+        );
+        let creator = with(&[EoscRole::MetricDefinitionCreator]);
+        for (operation, access) in [
+            (O::Create, Access::Always),
+            (O::Read, Access::Always),
+            (O::Update, Access::Entity),
+            (O::Delete, Access::Entity),
+        ] {
+            assert_eq!(
+                creator.eosc_collection(C::MetricDefinition, operation),
+                access
+            );
+        }
+        assert_eq!(
+            creator.eosc_collection(C::Provider, O::Create),
+            Access::Never
+        );
+        // ALWAYS beats ENTITY when roles combine.
+        let both = with(&[EoscRole::ProviderCreator, EoscRole::CollectionOwner]);
+        assert_eq!(both.eosc_collection(C::Provider, O::Delete), Access::Always);
+        assert_eq!(Access::Always.combine(Access::Never), Access::Never);
+        assert_eq!(Access::Entity.combine(Access::Entity), Access::Entity);
+        // Only global grants count; scoped roles say nothing here.
+        let scoped = principal(&[
+            (
+                Role::Eosc(EoscRole::CollectionOwner),
+                Scope::Project(1),
+                Some(1),
+            ),
+            (
+                Role::Eosc(EoscRole::ProjectAdmin),
+                Scope::Project(1),
+                Some(1),
+            ),
+        ]);
+        assert_eq!(
+            scoped.eosc_collection(C::MetricType, O::Read),
+            Access::Never
+        );
+        let admin = principal(&[(Role::SystemAdmin, Scope::System, None)]);
+        assert_eq!(
+            admin.eosc_collection(C::MetricType, O::Delete),
+            Access::Always
+        );
     }
 }

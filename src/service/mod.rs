@@ -12,6 +12,7 @@ mod cloud_summaries;
 pub mod demo;
 pub mod eosc;
 pub mod eosc_projects;
+pub mod eosc_catalogue;
 pub mod events;
 pub mod formulas;
 pub mod hpc;

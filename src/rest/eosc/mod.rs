@@ -13,6 +13,8 @@
 //! ([`crate::service::eosc::external_id`]); providers and projects keep their
 //! own text ids (a provider's `external_id`, a project's grant id `eosc_id`).
 
+// `DateRange` serves the metric listings, which land separately (issue 13);
+// the unit tests use it, hence only outside tests.
 #![cfg_attr(
     not(test),
     expect(
