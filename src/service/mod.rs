@@ -11,6 +11,7 @@ pub mod cloud_records;
 mod cloud_summaries;
 pub mod demo;
 pub mod eosc;
+pub mod eosc_metrics;
 pub mod events;
 pub mod formulas;
 pub mod hpc;
