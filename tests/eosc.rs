@@ -176,7 +176,7 @@ type UsageKey<T> = (i64, i64, String, T);
 /// rounding (1e-9 of the sum of magnitudes) for `value_sum`. Usage quantities
 /// are recomputed as `round(value × 10^6)`, exact for the values used here
 /// (whole micro-units).
-async fn assert_rollups_consistent(db: &DatabaseConnection) {
+pub(crate) async fn assert_rollups_consistent(db: &DatabaseConnection) {
     let units: HashMap<i64, String> = metric_definitions::Entity::find()
         .find_also_related(unit_types::Entity)
         .all(db)

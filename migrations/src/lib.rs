@@ -21,6 +21,7 @@
 //! | `m20261205_000001_distributable` | keys Citus can distribute: `project_id` in the keys of sharded tables, sequences instead of identities |
 //! | `m20261205_000002_heappe` | `hpc_job_usage` (HPC usage by the days its job started and ended: HEAppE's whole-jobs-inside reports from a rollup); `formulas.deleted_at` |
 //! | `m20261205_000003_hpc_job_months` | `hpc_job_usage_monthly` (the same by the UTC months its job started and ended: a report over whole months reads a number of rows independent of the jobs) |
+//! | `m20261205_000004_eosc_metric_indexes` | indexes for pages of EOSC metrics per installation, project, group and user, in id order |
 //!
 //! [`citus::distribute`] runs after them on a Citus coordinator (`docs/scaling.md`).
 
@@ -39,6 +40,7 @@ mod m20261204_000001_page_indexes;
 mod m20261205_000001_distributable;
 mod m20261205_000002_heappe;
 mod m20261205_000003_hpc_job_months;
+mod m20261205_000004_eosc_metric_indexes;
 mod util;
 
 /// Every migration, in the order it is applied.
@@ -59,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000001_distributable::Migration),
             Box::new(m20261205_000002_heappe::Migration),
             Box::new(m20261205_000003_hpc_job_months::Migration),
+            Box::new(m20261205_000004_eosc_metric_indexes::Migration),
         ]
     }
 }

@@ -92,7 +92,7 @@ use std::str::FromStr as _;
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound as _, TimeZone as _, Timelike as _, Utc};
 use rust_decimal::prelude::ToPrimitive as _;
 use rust_decimal::{Decimal, RoundingStrategy};
-use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict, Query};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _,
     TryInsertResult,
@@ -231,7 +231,8 @@ impl Content {
 }
 
 /// Java's `Instant.parse`, to the microsecond (see the module doc).
-fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
+#[must_use]
+pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
     let b = text.as_bytes();
     let number = |from: usize, len: usize| -> Option<u32> {
         let digits = b.get(from..from + len)?;
@@ -295,8 +296,11 @@ fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
     Some(Utc.from_utc_datetime(&local))
 }
 
-/// The value as a double, or why not.
-fn parse_value(value: Option<&Value>) -> Result<f64, String> {
+/// The value as a double, or why not (upstream's and Tally's messages).
+///
+/// # Errors
+/// The message for a missing or non-numeric value.
+pub fn parse_value(value: Option<&Value>) -> Result<f64, String> {
     let Some(value) = value.filter(|v| !v.is_null()) else {
         return Err("value may not be empty.".to_owned());
     };
@@ -924,6 +928,16 @@ impl Rollups {
         for chunk in daily.chunks(CHUNK) {
             upsert_daily(db, installation, chunk, now).await?;
         }
+        self.apply_usage(db, installation, now).await
+    }
+
+    /// Writes the usage tables' changes (negative ones lower existing rows).
+    async fn apply_usage(
+        &self,
+        db: &impl ConnectionTrait,
+        installation: &installations::Model,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
         let (mut by_day, mut by_hour) = (Deltas::default(), Deltas::default());
         for ((unit, day), sum) in &self.usage_daily {
             let micro = i64::try_from(sum.micro).map_err(|e| Error::internal(&e))?;
@@ -942,6 +956,116 @@ impl Rollups {
         by_day.apply(db, &USAGE_DAILY, now).await?;
         by_hour.apply(db, &USAGE_HOURLY, now).await
     }
+}
+
+/// Adds (`remove` false) or removes (`remove` true) the contributions of
+/// stored metrics `rows`, all of `installation`, to `eosc_metric_daily`,
+/// `usage_daily` and `usage_hourly`, in the caller's transaction: what a
+/// metric's update (remove the old row, add the new) or deletion (remove) must
+/// do. Rows a removal leaves counting nothing are deleted, so the rollups hold
+/// exactly the keys of the stored metrics, as after [`add_metrics`] alone.
+///
+/// # Errors
+/// [`Error::BadRequest`] when adding would carry a usage total out of the range
+/// Tally accounts; a database error.
+pub async fn shift_rollups(
+    db: &impl ConnectionTrait,
+    installation: &installations::Model,
+    rows: &[metrics::Model],
+    remove: bool,
+) -> Result<(), Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<i64> = rows.iter().map(|r| r.metric_definition_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let units: HashMap<i64, String> = metric_definitions::Entity::find()
+        .filter(metric_definitions::Column::Id.is_in(ids))
+        .find_also_related(unit_types::Entity)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|(d, u)| u.map(|u| (d.id, u.name)))
+        .collect();
+    let checked = rows
+        .iter()
+        .map(|row| {
+            Ok(Checked {
+                content: Content::of(row),
+                micro: micro_units(row.value)
+                    .ok_or_else(|| Error::internal(&format!("metric {} out of range", row.id)))?,
+                unit: units
+                    .get(&row.metric_definition_id)
+                    .cloned()
+                    .ok_or_else(|| Error::internal(&format!("metric {} has no unit", row.id)))?,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let refs: Vec<(&Checked, usize)> = checked.iter().enumerate().map(|(i, c)| (c, i)).collect();
+    let mut rollups = Rollups::of(&refs);
+    let now = Utc::now().trunc_subsecs(6);
+    if !remove {
+        let mut report = Report::default();
+        rollups.check_range(db, installation, &mut report).await?;
+        if let Some(rejection) = report.rejected.into_iter().next() {
+            return Err(Error::BadRequest(rejection.reason));
+        }
+        return rollups.apply(db, installation, now).await;
+    }
+    for sum in rollups
+        .usage_daily
+        .values_mut()
+        .chain(rollups.usage_hourly.values_mut())
+    {
+        sum.micro = -sum.micro;
+        sum.count = -sum.count;
+    }
+    // `eosc_metric_daily` keeps `metric_count` non-negative: the upsert's
+    // proposed row would fail that check, so lower the rows in place.
+    use eosc_metric_daily::Column as C;
+    for ((definition, day), sum) in &rollups.daily {
+        let mut update = Query::update();
+        update
+            .table(eosc_metric_daily::Entity)
+            .value(C::ValueSum, Expr::col(C::ValueSum).sub(sum.value))
+            .value(C::MetricCount, Expr::col(C::MetricCount).sub(sum.count))
+            .value(C::UpdatedAt, Expr::val(now))
+            .and_where(Expr::col(C::InstallationId).eq(installation.id))
+            .and_where(Expr::col(C::ProjectId).eq(installation.project_id))
+            .and_where(Expr::col(C::MetricDefinitionId).eq(*definition))
+            .and_where(Expr::col(C::Day).eq(*day));
+        db.execute(&update).await?;
+    }
+    let days: Vec<NaiveDate> = rollups.daily.keys().map(|(_, d)| *d).collect();
+    let hours: Vec<DateTime<Utc>> = rollups.usage_hourly.keys().map(|(_, h)| *h).collect();
+    rollups.apply_usage(db, installation, now).await?;
+    eosc_metric_daily::Entity::delete_many()
+        .filter(C::InstallationId.eq(installation.id))
+        .filter(C::ProjectId.eq(installation.project_id))
+        .filter(C::MetricCount.eq(0))
+        .filter(C::Day.is_in(days.iter().copied()))
+        .exec(db)
+        .await?;
+    usage_daily::Entity::delete_many()
+        .filter(usage_daily::Column::ProjectId.eq(installation.project_id))
+        .filter(usage_daily::Column::Source.eq("eosc"))
+        .filter(usage_daily::Column::ResourceKind.eq("installation"))
+        .filter(usage_daily::Column::ResourceId.eq(installation.id))
+        .filter(usage_daily::Column::RecordCount.eq(0))
+        .filter(usage_daily::Column::Day.is_in(days))
+        .exec(db)
+        .await?;
+    usage_hourly::Entity::delete_many()
+        .filter(usage_hourly::Column::ProjectId.eq(installation.project_id))
+        .filter(usage_hourly::Column::Source.eq("eosc"))
+        .filter(usage_hourly::Column::ResourceKind.eq("installation"))
+        .filter(usage_hourly::Column::ResourceId.eq(installation.id))
+        .filter(usage_hourly::Column::RecordCount.eq(0))
+        .filter(usage_hourly::Column::Hour.is_in(hours))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Adds daily sums to `eosc_metric_daily`: `rollup::Deltas` sums integers

@@ -13,16 +13,6 @@
 //! ([`crate::service::eosc::external_id`]); providers and projects keep their
 //! own text ids (a provider's `external_id`, a project's grant id `eosc_id`).
 
-// `DateRange` serves the metric listings, which land separately (issue 13);
-// the unit tests use it, hence only outside tests.
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the shared parts land before the collections' routes that use them (issue 13)"
-    )
-)]
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, header};
