@@ -19,7 +19,7 @@ use sea_orm::sea_query::{
     Alias, Condition, Expr, ExprTrait as _, JoinType, Query, SelectStatement,
 };
 use sea_orm::{
-    ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, ConnectionTrait, DatabaseConnection,
+    ActiveModelTrait as _, ActiveValue, ColumnTrait as _, ConnectionTrait, DatabaseConnection,
     DbBackend, EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QuerySelect as _,
     TransactionTrait as _,
 };
@@ -356,7 +356,10 @@ pub async fn update(
         eosc::shift_rollups(txn, &target, std::slice::from_ref(&row), true).await?;
         let next = next.into_active_model().reset_all();
         let mut next = next;
-        next.id = Set(row.id);
+        // The key (and Citus's distribution column) is not written: Citus
+        // refuses an UPDATE that sets `project_id`, even to its value.
+        next.id = ActiveValue::Unchanged(row.id);
+        next.project_id = ActiveValue::Unchanged(row.project_id);
         let saved = next.update(txn).await?;
         eosc::shift_rollups(txn, &target, std::slice::from_ref(&saved), false).await?;
         Ok::<_, Error>(Decision::Commit(saved))
