@@ -332,7 +332,7 @@ impl DateRange {
         let day = |name: &str| -> Result<Option<NaiveDate>, Failure> {
             param(query, name)
                 .map(|text| {
-                    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+                    parse_day(text).ok_or_else(|| {
                         Failure::bad_request("The date format must be as follows YYYY-MM-DD")
                     })
                 })
@@ -351,6 +351,21 @@ impl DateRange {
             end,
         })
     }
+}
+
+/// A day written as upstream's `yyyy-MM-dd` pattern reads it: exactly four
+/// digits, two, two (Java's fixed-width fields refuse `2024-3-1`, which
+/// chrono's `%m` alone would accept).
+pub(crate) fn parse_day(text: &str) -> Option<NaiveDate> {
+    let bytes = text.as_bytes();
+    let shaped = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    shaped
+        .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -409,6 +424,21 @@ mod tests {
             last.links[0].href, "b?page=1&size=1",
             "upstream's size quirk"
         );
+    }
+
+    #[test]
+    fn days_have_upstreams_fixed_width_shape() {
+        assert_eq!(parse_day("2024-03-01"), NaiveDate::from_ymd_opt(2024, 3, 1));
+        for text in [
+            "2024-3-1",
+            "2024-03-1",
+            "24-03-01",
+            "2024-02-30",
+            "2024/03/01",
+            "",
+        ] {
+            assert_eq!(parse_day(text), None, "{text}");
+        }
     }
 
     #[test]

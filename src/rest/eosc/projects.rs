@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{Failure, Page, PageParams, caller, json_body, link_base};
+use super::{Failure, Page, PageParams, caller, json_body, link_base, parse_day};
 use crate::app::AppState;
 use crate::auth::EoscAction;
 use crate::service::eosc::external_id;
@@ -201,7 +201,7 @@ async fn register(
     let body: ProjectBody = json_body(&headers, &body)?;
     let date = |value: Option<String>, name: &str| -> Result<NaiveDate, Failure> {
         let text = required(value, name)?;
-        NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|_| {
+        parse_day(&text).ok_or_else(|| {
             Failure::bad_request(format!("{name} must be a date in the form yyyy-mm-dd."))
         })
     };
