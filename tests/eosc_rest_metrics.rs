@@ -748,6 +748,81 @@ async fn groups_users_and_definitions_filter() {
     insta::assert_snapshot!("list_page", listed.text);
 }
 
+/// `GET …/metric-definitions` lists the definitions used underneath, each
+/// once, from the rollup; a deleted metric's definition leaves the listing.
+#[tokio::test]
+async fn definitions_used_underneath() {
+    let w = setup().await;
+    let at = |day: u32| {
+        (
+            format!("2024-03-{day:02}T10:00:00Z"),
+            format!("2024-03-{day:02}T11:00:00Z"),
+        )
+    };
+    for day in [1, 2] {
+        let (start, end) = at(day);
+        w.add(&w.first, &metric(&w.tb, &start, &end, json!(1)))
+            .await;
+    }
+    let (start, end) = at(3);
+    let counted = w
+        .add(&w.second, &metric(&w.count, &start, &end, json!(5)))
+        .await;
+    let names = |a: Answer| -> Vec<String> {
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.body["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["metric_name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let project = "/projects/725025/metric-definitions";
+    assert_eq!(
+        names(w.get(project, &w.reader).await),
+        ["storage", "requests"]
+    );
+    assert_eq!(
+        names(
+            w.get(
+                "/projects/725025/providers/grnet/metric-definitions",
+                &w.reader
+            )
+            .await
+        ),
+        ["storage", "requests"]
+    );
+    let first = format!("/installations/{}/metric-definitions", w.first);
+    assert_eq!(names(w.get(&first, &w.first_admin).await), ["storage"]);
+    let second = format!("/installations/{}/metric-definitions", w.second);
+    assert_eq!(w.get(&second, &w.first_admin).await.status, 403);
+    assert_eq!(w.get(project, &w.nobody).await.status, 403);
+    assert_eq!(
+        w.get("/projects/999/metric-definitions", &w.reader)
+            .await
+            .body,
+        error(404, "There is no Project with the following id: 999")
+    );
+    let one = w.get(&format!("{project}?size=1&page=2"), &w.reader).await;
+    assert_eq!(
+        (
+            one.body["total_elements"].clone(),
+            one.body["size_of_page"].clone()
+        ),
+        (json!(2), json!(1))
+    );
+    insta::assert_snapshot!("used_definitions_page", one.text);
+    let deleted = w
+        .delete(
+            &format!("/installations/{}/metrics/{counted}", w.second),
+            &w.admin,
+        )
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert_eq!(names(w.get(project, &w.reader).await), ["storage"]);
+    assert_eq!(names(w.get(&second, &w.reader).await), Vec::<String>::new());
+}
+
 #[tokio::test]
 async fn access_follows_the_scoped_roles() {
     let w = setup().await;

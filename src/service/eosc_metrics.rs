@@ -30,10 +30,12 @@ use super::eosc::{
     self, FORBIDDEN, MetricInput, NewMetric, definition_not_found, installation_not_found,
     parse_external_id,
 };
+use super::eosc_catalogue::{self, Definition, Window};
 use super::events::{Decision, EventBus};
-use crate::auth::{InstallationScope, ProjectScope};
+use crate::auth::{Access, InstallationScope, ProjectScope};
 use crate::entity::{
-    installations, metric_definitions, metrics, project_providers, projects, providers,
+    eosc_metric_daily, installations, metric_definitions, metrics, project_providers, projects,
+    providers,
 };
 use crate::error::Error;
 
@@ -685,6 +687,74 @@ pub async fn list(
     offset: u64,
     limit: u64,
 ) -> Result<(Vec<ListedMetric>, u64), Error> {
+    let mut filter = under(db, scope, listing).await?;
+    if let Some(definition) = definition {
+        filter = filter
+            .add(col("m", "metric_definition_id").eq(parse_external_id(definition).unwrap_or(0)));
+    }
+    let midnight = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    match (period.start, period.end.and_then(midnight)) {
+        (Some(start), Some(end)) => {
+            for column in ["period_start", "period_end"] {
+                filter = filter
+                    .add(col("m", column).gte(start))
+                    .add(col("m", column).lte(end));
+            }
+        }
+        (Some(start), None) => filter = filter.add(col("m", "period_start").gte(start)),
+        (None, Some(end)) => {
+            filter = filter.add(col("m", "period_end").lt(end + Duration::days(1)));
+        }
+        (None, None) => {}
+    }
+    page(db, scope, filter, offset, limit).await
+}
+
+/// The metric definitions used under a listing's project, provider or
+/// installation (`GET …/metric-definitions`, eosc.md §1.2), a page by
+/// definition id with the total. Read from the daily rollup, which has a row
+/// per installation, definition and day with metrics (its primary key leads
+/// with the installation), rather than from the metrics; a group's or user's
+/// listing reads the metrics (the rollup has no such dimension).
+///
+/// # Errors
+/// [`Error::NotFound`], [`Error::Forbidden`] as [`list`]; a database error.
+pub async fn used_definitions(
+    db: &impl ConnectionTrait,
+    scope: &InstallationScope,
+    listing: &Listing,
+    window: Window,
+) -> Result<(Vec<Definition>, u64), Error> {
+    let filter = under(db, scope, listing).await?;
+    let mut used = Query::select();
+    used.column((Alias::new("m"), Alias::new("metric_definition_id")));
+    if matches!(listing, Listing::Group(..) | Listing::User(..)) {
+        used.from_as(metrics::Entity, Alias::new("m"));
+    } else {
+        used.from_as(eosc_metric_daily::Entity, Alias::new("m"))
+            .and_where(col("m", "metric_count").gt(0));
+    }
+    used.join_as(
+        JoinType::InnerJoin,
+        installations::Entity,
+        Alias::new("i"),
+        col("i", "id").equals((Alias::new("m"), Alias::new("installation_id"))),
+    )
+    .cond_where(Condition::all().add(scope_condition(scope)).add(filter));
+    let condition = Condition::all().add(
+        Expr::col((metric_definitions::Entity, metric_definitions::Column::Id)).in_subquery(used),
+    );
+    eosc_catalogue::list_definitions(db, Access::Always, "", condition, window).await
+}
+
+/// What a listing's path selects, over the metrics `m` and installations `i`
+/// (or any table with their `project_id` / `installation_id` columns): the
+/// path's ids are checked first (404 unknown, 403 out of `scope`).
+async fn under(
+    db: &impl ConnectionTrait,
+    scope: &InstallationScope,
+    listing: &Listing,
+) -> Result<Condition, Error> {
     let mut filter = Condition::all();
     match listing {
         Listing::Installation(id) => {
@@ -717,24 +787,5 @@ pub async fn list(
                 .add(col("m", "user_id").eq(user.as_str()));
         }
     }
-    if let Some(definition) = definition {
-        filter = filter
-            .add(col("m", "metric_definition_id").eq(parse_external_id(definition).unwrap_or(0)));
-    }
-    let midnight = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-    match (period.start, period.end.and_then(midnight)) {
-        (Some(start), Some(end)) => {
-            for column in ["period_start", "period_end"] {
-                filter = filter
-                    .add(col("m", column).gte(start))
-                    .add(col("m", column).lte(end));
-            }
-        }
-        (Some(start), None) => filter = filter.add(col("m", "period_start").gte(start)),
-        (None, Some(end)) => {
-            filter = filter.add(col("m", "period_end").lt(end + Duration::days(1)));
-        }
-        (None, None) => {}
-    }
-    page(db, scope, filter, offset, limit).await
+    Ok(filter)
 }

@@ -106,7 +106,7 @@ async fn reader(
     Ok((principal, access))
 }
 
-fn window(params: PageParams) -> Window {
+pub(super) fn window(params: PageParams) -> Window {
     Window {
         offset: params.offset(),
         limit: params.size,
@@ -159,7 +159,7 @@ impl From<DefinitionBody> for DefinitionInput {
 
 /// `MetricDefinitionResponseDto`, keys in upstream's order.
 #[derive(Serialize)]
-struct DefinitionView {
+pub(super) struct DefinitionView {
     metric_definition_id: String,
     metric_name: String,
     metric_description: Option<String>,

@@ -17,6 +17,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::catalogue::{DefinitionView, window};
 use super::{DateRange, Failure, Page, PageParams, caller, json_body, link_base, param};
 use crate::app::AppState;
 use crate::auth::EoscAction;
@@ -49,6 +50,18 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/projects/projects/{id}/users/{user_id}/metrics",
             get(list_user),
+        )
+        .route(
+            "/installations/{id}/metric-definitions",
+            get(definitions_of_installation),
+        )
+        .route(
+            "/projects/{id}/metric-definitions",
+            get(definitions_of_project),
+        )
+        .route(
+            "/projects/{id}/providers/{provider_id}/metric-definitions",
+            get(definitions_of_provider),
         )
         .route("/operands", get(operands))
         .route("/operators", get(operators))
@@ -444,6 +457,56 @@ async fn listing(
 }
 
 type Pairs = Query<Vec<(String, String)>>;
+
+/// A page of the metric definitions used under `listing` (eosc.md §1.2), for
+/// a caller who may read its metrics.
+async fn used_definitions(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+    listing: Listing,
+    path: &str,
+) -> Result<Response, Failure> {
+    let principal = caller(state, headers).await?;
+    let params = PageParams::parse(query, PageParams::MAX_SIZE)?;
+    let scope = principal.eosc_installations(EoscAction::ReadMetrics);
+    let (rows, total) =
+        eosc_metrics::used_definitions(&state.db, &scope, &listing, window(params)).await?;
+    let content: Vec<DefinitionView> = rows.into_iter().map(DefinitionView::from).collect();
+    let base = link_base(state, headers, path);
+    Ok(axum::Json(Page::new(content, total, params, &base)).into_response())
+}
+
+async fn definitions_of_installation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Pairs,
+) -> Result<Response, Failure> {
+    let path = format!("/installations/{id}/metric-definitions");
+    used_definitions(&state, &headers, &query, Listing::Installation(id), &path).await
+}
+
+async fn definitions_of_project(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Pairs,
+) -> Result<Response, Failure> {
+    let path = format!("/projects/{id}/metric-definitions");
+    used_definitions(&state, &headers, &query, Listing::Project(id), &path).await
+}
+
+async fn definitions_of_provider(
+    State(state): State<AppState>,
+    Path((id, provider)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(query): Pairs,
+) -> Result<Response, Failure> {
+    let path = format!("/projects/{id}/providers/{provider}/metric-definitions");
+    let listing = Listing::Provider(id, provider);
+    used_definitions(&state, &headers, &query, listing, &path).await
+}
 
 async fn list_installation(
     State(state): State<AppState>,
