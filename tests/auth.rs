@@ -188,19 +188,236 @@ const HEAPPE_REPORTS: &[&str] = &[
     "/heappe/JobReporting/JobsDetailedReport",
 ];
 
-/// EOSC Accounting System reads (every route is `@Authenticated` upstream).
-const EOSC_READS: &[&str] = &[
-    "/accounting-system/projects",
-    "/accounting-system/projects/101017567",
-    "/accounting-system/projects/101017567/installations",
-    "/accounting-system/projects/101017567/providers/grnet/installations",
-    "/accounting-system/installations/000000000000000000000001",
+/// Every EOSC Accounting System route (eosc.md §1.2, §1.3, and Tally's bulk
+/// post), with its method and what a caller who is authenticated but holds no
+/// EOSC role gets (eosc.md §5: nothing granted is NEVER): 403, or 200 where
+/// upstream lets any authenticated client in. `{inst}`, `{metric}`, `{def}`,
+/// `{unit}` and `{kind}` are ids of [`eosc_world`]; every route is
+/// `@Authenticated` upstream.
+const EOSC_ROUTES: &[(&str, &str, u16)] = &[
+    ("GET", "/metric-definitions", 403),
+    ("POST", "/metric-definitions", 403),
+    ("GET", "/metric-definitions/{def}", 403),
+    ("PATCH", "/metric-definitions/{def}", 403),
+    ("DELETE", "/metric-definitions/{def}", 403),
+    ("GET", "/unit-types", 403),
+    ("POST", "/unit-types", 403),
+    ("GET", "/unit-types/{unit}", 403),
+    ("PATCH", "/unit-types/{unit}", 403),
+    ("DELETE", "/unit-types/{unit}", 403),
+    ("GET", "/metric-types", 403),
+    ("POST", "/metric-types", 403),
+    ("GET", "/metric-types/{kind}", 403),
+    ("PATCH", "/metric-types/{kind}", 403),
+    ("DELETE", "/metric-types/{kind}", 403),
+    ("GET", "/providers", 403),
+    ("POST", "/providers", 403),
+    ("GET", "/providers/grnet", 403),
+    ("PATCH", "/providers/grnet", 403),
+    ("DELETE", "/providers/grnet", 403),
+    ("POST", "/admin/projects", 403),
+    ("GET", "/projects/725025", 403),
+    ("POST", "/projects/725025/associate", 403),
+    ("POST", "/projects/725025/dissociate", 403),
+    ("GET", "/projects/725025/installations", 403),
+    ("GET", "/projects/725025/providers/grnet/installations", 403),
+    ("POST", "/installations", 403),
+    ("GET", "/installations/{inst}", 403),
+    ("PATCH", "/installations/{inst}", 403),
+    ("DELETE", "/installations/{inst}", 403),
+    ("POST", "/installations/{inst}/metrics", 403),
+    ("POST", "/installations/{inst}/metrics/bulk", 403),
+    ("GET", "/installations/{inst}/metrics", 403),
+    ("GET", "/installations/{inst}/metrics/{metric}", 403),
+    ("PATCH", "/installations/{inst}/metrics/{metric}", 403),
+    ("DELETE", "/installations/{inst}/metrics/{metric}", 403),
+    ("GET", "/installations/{inst}/metric-definitions", 403),
+    ("GET", "/projects/725025/metrics", 403),
+    ("GET", "/projects/725025/metric-definitions", 403),
+    ("GET", "/projects/725025/providers/grnet/metrics", 403),
+    (
+        "GET",
+        "/projects/725025/providers/grnet/metric-definitions",
+        403,
+    ),
+    ("GET", "/projects/projects/725025/groups/g1/metrics", 403),
+    ("GET", "/projects/projects/725025/users/u1/metrics", 403),
+    // Provider.READ, as the whole collection.
+    ("GET", "/providers/all", 403),
+    // Open to any authenticated client upstream: the caller's own projects
+    // and the search vocabulary.
+    ("GET", "/projects", 200),
+    ("GET", "/operands", 200),
+    ("GET", "/operators", 200),
 ];
+
+/// A JSON body that would be accepted from a caller with the right, so that
+/// a refusal is about the caller, not the body.
+fn eosc_body(method: &str, path: &str, ids: &EoscIds) -> Option<Value> {
+    let metric = json!({
+        "metric_definition_id": ids.def,
+        "time_period_start": "2024-03-02T10:00:00Z",
+        "time_period_end": "2024-03-02T11:00:00Z",
+        "value": 1,
+    });
+    Some(match (method, path) {
+        ("GET" | "DELETE", _) => return None,
+        ("POST", "/metric-definitions") => json!({
+            "metric_name": "new", "unit_type": "TB", "metric_type": "aggregated"
+        }),
+        ("POST", "/unit-types") => json!({"unit_type": "PB", "description": "petabytes"}),
+        ("POST", "/metric-types") => json!({"metric_type": "peak", "description": "peaks"}),
+        ("POST", "/providers") => json!({"id": "other", "name": "Other"}),
+        ("POST", "/admin/projects") => json!({
+            "id": "101", "acronym": "A", "title": "T", "start_date": "2024-01-01",
+            "end_date": "2025-01-01", "call_identifier": "C"
+        }),
+        ("POST", p) if p.ends_with("sociate") => json!({"providers": ["grnet"]}),
+        ("POST", "/installations") => json!({
+            "project": "725025", "organisation": "grnet", "installation": "NEW"
+        }),
+        ("POST", p) if p.ends_with("/bulk") => json!([metric]),
+        ("POST", p) if p.ends_with("/metrics") => metric,
+        ("PATCH", p) if p.contains("/metrics/") => json!({"value": 9}),
+        ("PATCH", "/installations/{inst}") => json!({"installation": "RENAMED"}),
+        ("PATCH", _) => {
+            json!({"description": "changed", "metric_description": "changed", "name": "Changed"})
+        }
+        (method, path) => panic!("no body for {method} {path}"),
+    })
+}
+
+/// Ids of [`eosc_world`]'s rows, as the routes write them.
+struct EoscIds {
+    inst: String,
+    metric: String,
+    def: String,
+    unit: String,
+    kind: String,
+}
+
+impl EoscIds {
+    fn path(&self, template: &str) -> String {
+        let path = template
+            .replace("{inst}", &self.inst)
+            .replace("{metric}", &self.metric)
+            .replace("{def}", &self.def)
+            .replace("{unit}", &self.unit)
+            .replace("{kind}", &self.kind);
+        format!("/accounting-system{path}")
+    }
+}
+
+/// Project 725025 with provider `grnet`, installation `KNOSSOS`, definition
+/// `storage` (TB) and one metric of group `g1` and user `u1`, posted by
+/// `admin` (a system administrator).
+async fn eosc_world(app: &TestApp, admin: &str) -> EoscIds {
+    use crate::eosc_rest_metrics::{definition, eosc_project, installation, provider};
+    use tally::entity::{metric_types, unit_types};
+    use tally::service::eosc::external_id;
+    let db = &app.db.conn;
+    let project = eosc_project(db, "725025", "EGI-ACE").await;
+    let (grnet, _) = provider(db, "grnet", project.id).await;
+    let inst = external_id(installation(db, project.id, grnet, "KNOSSOS").await);
+    let def = definition(db, "storage", "TB").await;
+    let (status, body) = eosc_call(
+        app,
+        Some(admin),
+        "POST",
+        &format!("/accounting-system/installations/{inst}/metrics"),
+        Some(&json!({
+            "metric_definition_id": def,
+            "time_period_start": "2024-03-01T10:00:00Z",
+            "time_period_end": "2024-03-01T11:00:00Z",
+            "value": 4,
+            "group_id": "g1",
+            "user_id": "u1",
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let metric: Value = serde_json::from_str(&body).unwrap();
+    let unit = unit_types::Entity::find_by_name("TB")
+        .one(db)
+        .await
+        .unwrap();
+    let kind = metric_types::Entity::find_by_name("aggregated")
+        .one(db)
+        .await
+        .unwrap();
+    EoscIds {
+        inst,
+        metric: metric["metric_id"].as_str().unwrap().to_owned(),
+        def,
+        unit: external_id(unit.unwrap().id),
+        kind: external_id(kind.unwrap().id),
+    }
+}
+
+/// `method path` with an optional bearer token and JSON body: status, body.
+async fn eosc_call(
+    app: &TestApp,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, String) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.expect("request sent");
+    (
+        response.status().as_u16(),
+        response.text().await.expect("body"),
+    )
+}
+
+/// Row counts of every table an EOSC route writes.
+async fn eosc_fingerprint(app: &TestApp) -> Vec<(&'static str, i64)> {
+    let mut counts = Vec::new();
+    for table in [
+        "metrics",
+        "eosc_metric_daily",
+        "metric_definitions",
+        "unit_types",
+        "metric_types",
+        "providers",
+        "projects",
+        "project_providers",
+        "installations",
+        "grants",
+    ] {
+        counts.push((table, count_rows(app, table).await));
+    }
+    counts
+}
+
+async fn count_rows(app: &TestApp, table: &str) -> i64 {
+    use sea_orm::ConnectionTrait as _;
+    let db = &app.db.conn;
+    let sql = format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM {table}");
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "n").unwrap()
+}
 
 #[tokio::test]
 async fn refused_tokens_get_401_and_no_data_everywhere() {
     let app = app().await;
     let w = world(&app).await;
+    let eosc = eosc_world(&app, &app.token_for(w.root)).await;
+    let before = eosc_fingerprint(&app).await;
     for (case, token) in bad_tokens(w.alice) {
         for (field, query) in ROOT_FIELDS {
             let (status, body) = app.graphql_as(Some(&token), query).await;
@@ -227,14 +444,22 @@ async fn refused_tokens_get_401_and_no_data_everywhere() {
                 "{case} on {route}"
             );
         }
-        for route in EOSC_READS {
-            let (status, body) = app.get_as(Some(&token), route).await;
-            assert_eq!(status, 401, "{case} on {route}: {body}");
+        for (method, template, _) in EOSC_ROUTES {
+            let path = eosc.path(template);
+            let payload = eosc_body(method, template, &eosc);
+            let (status, body) =
+                eosc_call(&app, Some(&token), method, &path, payload.as_ref()).await;
+            assert_eq!(status, 401, "{case} on {method} {path}: {body}");
             let body: Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(body["code"], 401, "{case} on {route}");
-            assert!(body["message"].is_string(), "{case} on {route}");
+            assert_eq!(body["code"], 401, "{case} on {method} {path}");
+            assert!(body["message"].is_string(), "{case} on {method} {path}");
         }
     }
+    assert_eq!(
+        eosc_fingerprint(&app).await,
+        before,
+        "a refused caller changed nothing"
+    );
 }
 
 #[tokio::test]
@@ -262,10 +487,41 @@ async fn anonymous_callers_get_only_public_fields() {
         (whoami["authenticated"].clone(), whoami["grants"].clone()),
         (json!(false), json!([]))
     );
-    for route in HEAPPE_REPORTS.iter().chain(EOSC_READS) {
+    for route in HEAPPE_REPORTS {
         let (status, body) = app.get_as(None, route).await;
         assert_eq!(status, 401, "{route}: {body}");
     }
+}
+
+/// Without a token every EOSC route is 401; with one but no EOSC role, every
+/// route outside the caller's own lists is 403 (eosc.md §5), the lists are
+/// empty, and nothing is written.
+#[tokio::test]
+async fn eosc_routes_refuse_callers_without_a_role() {
+    let app = app().await;
+    let w = world(&app).await;
+    let eosc = eosc_world(&app, &app.token_for(w.root)).await;
+    let before = eosc_fingerprint(&app).await;
+    let carol = app.token_for(w.carol);
+    for (method, template, expected) in EOSC_ROUTES {
+        let path = eosc.path(template);
+        let payload = eosc_body(method, template, &eosc);
+        let (status, body) = eosc_call(&app, None, method, &path, payload.as_ref()).await;
+        assert_eq!(status, 401, "anonymous {method} {path}: {body}");
+        let (status, body) = eosc_call(&app, Some(&carol), method, &path, payload.as_ref()).await;
+        assert_eq!(status, *expected, "{method} {path}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        if status == 403 {
+            assert_eq!(body["code"], 403, "{method} {path}");
+        } else if let Some(total) = body.get("total_elements") {
+            assert_eq!(total, 0, "{method} {path} lists nothing of others");
+        }
+    }
+    assert_eq!(
+        eosc_fingerprint(&app).await,
+        before,
+        "a refused caller changed nothing"
+    );
 }
 
 /// A user whose only grant is on project A sees nothing of project B: not in a

@@ -38,7 +38,7 @@ struct World {
     nobody: String,
 }
 
-async fn definition(db: &DatabaseConnection, name: &str, unit: &str) -> String {
+pub(crate) async fn definition(db: &DatabaseConnection, name: &str, unit: &str) -> String {
     let unit = unit_types::Entity::find_by_name(unit)
         .one(db)
         .await
@@ -63,7 +63,11 @@ async fn definition(db: &DatabaseConnection, name: &str, unit: &str) -> String {
     external_id(row.id)
 }
 
-async fn eosc_project(db: &DatabaseConnection, grant: &str, acronym: &str) -> projects::Model {
+pub(crate) async fn eosc_project(
+    db: &DatabaseConnection,
+    grant: &str,
+    acronym: &str,
+) -> projects::Model {
     let project = world::project(db, &format!("EOSC-{grant}")).await;
     let mut row: projects::ActiveModel = project.into();
     row.eosc_id = Set(Some(grant.to_owned()));
@@ -71,7 +75,7 @@ async fn eosc_project(db: &DatabaseConnection, grant: &str, acronym: &str) -> pr
     row.update(db).await.unwrap()
 }
 
-async fn provider(db: &DatabaseConnection, id: &str, project: i64) -> (i64, i64) {
+pub(crate) async fn provider(db: &DatabaseConnection, id: &str, project: i64) -> (i64, i64) {
     let provider = providers::ActiveModel {
         external_id: Set(id.to_owned()),
         name: Set(id.to_uppercase()),
@@ -91,7 +95,12 @@ async fn provider(db: &DatabaseConnection, id: &str, project: i64) -> (i64, i64)
     (provider.id, pair.id)
 }
 
-async fn installation(db: &DatabaseConnection, project: i64, provider: i64, name: &str) -> i64 {
+pub(crate) async fn installation(
+    db: &DatabaseConnection,
+    project: i64,
+    provider: i64,
+    name: &str,
+) -> i64 {
     installations::ActiveModel {
         project_id: Set(project),
         provider_id: Set(provider),
